@@ -1,0 +1,38 @@
+# The two commands: `make demo` and `make test`. Everything else is set-up they call.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test test-unit test-integration lint typecheck bench clean-state venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@command -v $(PY) >/dev/null || { echo "error: $(PY) not found; install Python 3.11 or run 'make PY=/path/to/python3.11'"; exit 1; }
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@echo "installing streamrec and its dependencies into $(VENV) (first run only)..."
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install -q "torch==2.13.0"
+	$(BIN)/python -m pip install -q -e ".[runtime,dev]"
+	$(BIN)/python -m pip install -q --no-deps "recbole==1.2.1"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/streamrec demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest -q tests/integration
+
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy schemas streams/writes.py streams/keys.py
+
+clean-state:
+	rm -rf .streamrec

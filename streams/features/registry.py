@@ -1,0 +1,65 @@
+"""All feature families in model order: the one entry point for the worker and serving.
+
+Worker:   ``all_writes(event, cfg, ctx)`` (ctx from ``categories.batch_contexts``).
+Serving:  ``reads = all_reads(user, items, now, cfg)``; ``results = await store.read(reads)``;
+          ``names, X = assemble(results, user, items, now, cfg)``.
+The feature order is ``feature_names(cfg)``; it is the model's feature order.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from schemas.events import Event
+from streams.features import context, item, user, user_category, user_item
+from streams.features.config import EMPTY_CONTEXT, FeatureConfig, WriteContext
+from streams.features.family import Family
+from streams.store import Read
+from streams.writes import Write
+
+DEFAULT_CONFIG = FeatureConfig()
+FAMILIES: tuple[Family, ...] = (item.FAMILY, user.FAMILY, user_item.FAMILY,
+                                user_category.FAMILY, context.FAMILY)
+
+
+def feature_names(cfg: FeatureConfig = DEFAULT_CONFIG) -> tuple[str, ...]:
+    names = tuple(n for f in FAMILIES for n in f.names(cfg))
+    if len(set(names)) != len(names):
+        raise ValueError("duplicate feature names across families")
+    return names
+
+
+def all_writes(event: Event, cfg: FeatureConfig = DEFAULT_CONFIG,
+               ctx: WriteContext = EMPTY_CONTEXT) -> list[Write]:
+    return [w for f in FAMILIES for w in f.writes(event, cfg, ctx)]
+
+
+def all_reads(user_id: str, item_ids: Sequence[str], now: datetime,
+              cfg: FeatureConfig = DEFAULT_CONFIG) -> list[Read]:
+    """Every read of every family, de-duplicated, for one round trip."""
+    return list(dict.fromkeys(r for f in FAMILIES for r in f.reads(user_id, item_ids, now, cfg)))
+
+
+def assemble(results: Sequence[Any], user_id: str, item_ids: Sequence[str], now: datetime,
+             cfg: FeatureConfig = DEFAULT_CONFIG
+             ) -> tuple[tuple[str, ...], npt.NDArray[np.float32]]:
+    """Feature matrix [len(item_ids), n_features] (float32, NaN = missing).
+
+    ``results`` are the answers to ``all_reads(user_id, item_ids, now, cfg)``, in order.
+    """
+    reads = all_reads(user_id, item_ids, now, cfg)
+    if len(results) != len(reads):
+        raise ValueError(f"expected {len(reads)} read results (all_reads order), got {len(results)}")
+    raw = dict(zip(reads, results))
+    names = feature_names(cfg)
+    cols: dict[str, Any] = {}
+    for f in FAMILIES:
+        cols.update(f.values(raw, user_id, item_ids, now, cfg))
+    X = np.empty((len(item_ids), len(names)), dtype=np.float32)
+    for k, name in enumerate(names):
+        X[:, k] = cols[name]
+    return names, X

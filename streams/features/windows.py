@@ -1,0 +1,83 @@
+"""Sliding event-time window counters kept as bucketed hash fields.
+
+State: one hash per (entity, window, period), where a period is one window
+length; field ``<type>:<bucket>`` counts the events of that type whose event
+time falls in that bucket.  Only ``hincrby`` is used, so any interleaving of the
+same events gives the same state.  Growth is bounded by rotation: a period key
+holds at most ``len(types) * n_buckets`` fields and is only read while the
+window still overlaps it; its TTL (two periods after the period start, taken
+from event time) lets Redis drop it afterwards.
+
+Read side: the window at ``now`` spans buckets ``B-n+1 .. B`` (``B`` the bucket of
+``now``), which touch at most two period keys.  Buckets after ``B`` (events
+later than ``now``) are ignored, so the value is point-in-time correct.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Mapping
+
+from streams.features.config import FeatureConfig, Window
+from streams.store import Read
+from streams.writes import Write, expire, hincrby
+
+KeyFn = Callable[[str, str, int], str]
+"""(entity id, window name, period) -> key"""
+
+Raw = Mapping[Read, Any]
+
+
+def bucket_of(ts_s: float, w: Window) -> int:
+    return math.floor(ts_s / w.bucket_s)
+
+
+def period_of_bucket(bucket: int, w: Window) -> int:
+    return bucket // w.n_buckets
+
+
+def window_writes(key_fn: KeyFn, entity_id: str, type_: str, ts_s: float,
+                  cfg: FeatureConfig) -> list[Write]:
+    out: list[Write] = []
+    for w in cfg.windows:
+        b = bucket_of(ts_s, w)
+        period = period_of_bucket(b, w)
+        key = key_fn(entity_id, w.name, period)
+        out.append(hincrby(key, f"{type_}:{b}", 1))
+        if cfg.emit_ttl:
+            # alive until the window can no longer overlap this period
+            out.append(expire(key, int((period + 2) * w.length_s - ts_s) + w.bucket_s))
+    return out
+
+
+def _period_keys(key_fn: KeyFn, entity_id: str, now_s: float, w: Window) -> list[str]:
+    last = bucket_of(now_s, w)
+    first = last - w.n_buckets + 1
+    periods = sorted({period_of_bucket(first, w), period_of_bucket(last, w)})
+    return [key_fn(entity_id, w.name, p) for p in periods]
+
+
+def window_reads(key_fn: KeyFn, entity_id: str, now_s: float,
+                 cfg: FeatureConfig) -> list[Read]:
+    return [Read("hgetall", k) for w in cfg.windows for k in _period_keys(key_fn, entity_id, now_s, w)]
+
+
+def window_counts(raw: Raw, key_fn: KeyFn, entity_id: str, now_s: float,
+                  cfg: FeatureConfig) -> dict[tuple[str, str], float]:
+    """(type, window name) -> number of events in the window at ``now``."""
+    types = set(cfg.window_types)
+    out = {(t, w.name): 0.0 for t in cfg.window_types for w in cfg.windows}
+    for w in cfg.windows:
+        last = bucket_of(now_s, w)
+        first = last - w.n_buckets + 1
+        for key in _period_keys(key_fn, entity_id, now_s, w):
+            fields: dict[str, str] = raw.get(Read("hgetall", key)) or {}
+            for fname, count in fields.items():
+                t, _, b = fname.rpartition(":")
+                if t in types and first <= int(b) <= last:
+                    out[(t, w.name)] += float(count)
+    return out
+
+
+def count_name(type_: str, entity: str, window: str) -> str:
+    return f"{type_}_count_by_{entity}_{window}"

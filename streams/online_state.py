@@ -1,0 +1,87 @@
+"""Core online state rules: per-item counts, trending, fresh items, user history, metadata.
+
+Pure: events in, ``Write`` descriptions out.  The event's own ``ts`` is the clock.
+
+Trending is a *forward-decayed* sum kept in log2 space: an interaction of
+weight w at time t adds 2^(log2(w) + t/H) to the item's score, H being the
+half-life.  The value at time ``now`` is 2^(score - now/H), so ranking by the
+stored score equals ranking by the decayed popularity at any ``now``, the sum
+is order-independent, and log space never overflows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import orjson
+
+from schemas.events import Event, Impression, ItemMeta, Rate, UserMeta, View
+from streams import keys
+from streams.writes import Write, hincrby, hset, zlogadd, zmax, ztrim
+
+INTERACTION_WEIGHT: dict[str, float] = {
+    "view": 0.5,
+    "click": 1.0,
+    "save": 3.0,
+    "share": 3.0,
+    "implement": 4.0,
+    "dismiss": 0.0,  # no popularity credit; counted, and excluded for the user
+}
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    trending_half_life_s: float = 86400.0
+    history_keep: int = keys.HISTORY_KEEP
+    fresh_keep: int = keys.FRESH_KEEP
+
+
+def interaction_weight(event: Event) -> float:
+    """Popularity weight of an interaction; ratings scale with the stars (1 -> 0.4, 5 -> 2.0)."""
+    if isinstance(event, Rate):
+        return 0.4 * event.rating
+    if isinstance(event, View):
+        return 0.5
+    return INTERACTION_WEIGHT.get(event.type, 0.0)
+
+
+def trending_log2(weight: float, ts_s: float, half_life_s: float) -> float:
+    return math.log2(weight) + ts_s / half_life_s
+
+
+def decayed(score_log2: float, now_s: float, half_life_s: float) -> float:
+    """Decayed popularity at ``now`` from a stored forward-decayed log2 score."""
+    return float(2.0 ** (score_log2 - now_s / half_life_s))
+
+
+def state_writes(event: Event, cfg: StateConfig = StateConfig()) -> list[Write]:
+    ts = event.ts.timestamp()
+    if isinstance(event, ItemMeta):
+        created = event.created_at.timestamp() if event.created_at else ts
+        return [
+            hset(keys.item_meta(event.item_id), "categories", orjson.dumps(event.categories).decode()),
+            hset(keys.item_meta(event.item_id), "attrs", orjson.dumps(event.attributes).decode()),
+            hset(keys.item_meta(event.item_id), "created_ts", repr(created)),
+            zmax(keys.FRESH, event.item_id, created),
+            ztrim(keys.FRESH, cfg.fresh_keep),
+            hincrby(keys.STATS, "applied:item"),
+        ]
+    if isinstance(event, UserMeta):
+        return [
+            hset(keys.user_meta(event.user_id), "attrs", orjson.dumps(event.attributes).decode()),
+            hincrby(keys.STATS, "applied:user"),
+        ]
+    if isinstance(event, Impression):
+        return [hincrby(keys.STATS, "applied:impression")]
+    # interactions
+    out = [
+        hincrby(keys.item_counts(event.item_id), event.type),
+        zmax(keys.user_history(event.user_id), event.item_id, ts),
+        ztrim(keys.user_history(event.user_id), cfg.history_keep),
+        hincrby(keys.STATS, f"applied:{event.type}"),
+    ]
+    w = interaction_weight(event)
+    if w > 0:
+        out.append(zlogadd(keys.TRENDING, event.item_id, trending_log2(w, ts, cfg.trending_half_life_s)))
+    return out

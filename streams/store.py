@@ -1,0 +1,78 @@
+"""The online-state store interface: apply guarded writes, answer batched reads.
+
+Two implementations share one test suite (tests/unit/test_store_contract.py):
+``MemoryStore`` (pure Python, for unit tests and offline replays) and
+``RedisStore`` (Lua script: dedupe atomic with the writes it guards).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, Sequence
+
+from streams.writes import Write
+
+ReadOp = Literal["hgetall", "hmget", "zrevrange", "zscore", "get", "zcard"]
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One read; a batch of reads is answered in a single round trip.
+
+    op          key    args                      result
+    hgetall     hash   ()                        dict[str, str]
+    hmget       hash   (field, ...)              list[str | None]
+    zrevrange   zset   (start, stop)             list[tuple[str, float]] highest first
+    zscore      zset   (member,)                 float | None
+    get         str    ()                        bytes | None
+    zcard       zset   ()                        int
+    """
+
+    op: ReadOp
+    key: str
+    args: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Guarded:
+    """Writes applied all-or-nothing, at most once per ``dedupe_id``.
+
+    ``dedupe_id`` None means "always apply" (e.g. housekeeping).  ``stats_field``
+    is incremented in the stats hash when the writes apply, ``duplicates`` when
+    they are skipped.
+    """
+
+    dedupe_id: str | None
+    writes: tuple[Write, ...] = field(default_factory=tuple)
+
+
+class StoreUnavailable(ConnectionError):
+    """The backing store cannot be reached; the caller should retry, never drop."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    applied: int
+    duplicates: int
+
+
+class Store(Protocol):
+    namespace: str
+
+    async def apply(
+        self, batch: Sequence[Guarded], watermark: dict[int, int] | None = None
+    ) -> ApplyResult:
+        """Apply every guarded group atomically with its dedupe mark.
+
+        ``watermark`` maps partition -> next offset; it is raised (never lowered)
+        in the same atomic step, so a reader seeing offset N knows every record
+        before N is applied.
+        """
+        ...
+
+    async def read(self, reads: Sequence[Read]) -> list[Any]:
+        ...
+
+    async def digest(self) -> str:
+        """Stable hash of every key in the namespace (floats rounded)."""
+        ...

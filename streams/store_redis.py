@@ -1,0 +1,226 @@
+"""Redis ``Store``: one Lua call per consumed batch applies every write and its dedupe mark.
+
+The Lua script runs atomically inside Redis, so an event's writes and its
+``dedupe:{event_id}`` mark are applied together or not at all; a worker killed
+between batches re-delivers events whose marks make them no-ops.  Keys are
+passed in ARGV because they are computed per event; on Redis Cluster run one
+call per hash slot (every entity key carries a {hash tag}).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import redis.asyncio as aioredis
+import redis.exceptions as rexc
+
+from streams import keys
+from streams.digest import Value, digest_items
+from streams.store import ApplyResult, Guarded, Read, StoreUnavailable
+from streams.writes import Write
+
+APPLY_LUA = r"""
+local ns = ARGV[1]
+if string.sub(ns, 1, 1) == '@' then
+  -- follow the live pointer (set by `streamrec replay --swap`), atomically with the writes
+  ns = redis.call('GET', 'streamrec:live') or string.sub(ns, 2)
+end
+local ttl = tonumber(ARGV[2])
+local ngroups = tonumber(ARGV[3])
+local i = 4
+local applied, dups = 0, 0
+local LN2 = math.log(2)
+local stats = ns .. ':stats'
+for g = 1, ngroups do
+  local did = ARGV[i]; local nops = tonumber(ARGV[i + 1]); i = i + 2
+  local ok = true
+  if did ~= '' then
+    ok = redis.call('SET', ns .. ':dedupe:' .. did, '1', 'NX', 'EX', ttl)
+  end
+  if ok then
+    applied = applied + 1
+    for o = 1, nops do
+      local op, k, a, b = ARGV[i], ns .. ':' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+      if op == 'hincrby' then redis.call('HINCRBY', k, a, b)
+      elseif op == 'hincrbyfloat' then redis.call('HINCRBYFLOAT', k, a, b)
+      elseif op == 'hset' then redis.call('HSET', k, a, b)
+      elseif op == 'hsetnx' then redis.call('HSETNX', k, a, b)
+      elseif op == 'hmax' or op == 'hmin' then
+        local cur = redis.call('HGET', k, a)
+        if (not cur) or (op == 'hmax' and tonumber(b) > tonumber(cur))
+           or (op == 'hmin' and tonumber(b) < tonumber(cur)) then
+          redis.call('HSET', k, a, b)
+        end
+      elseif op == 'zlogadd' then
+        local old = redis.call('ZSCORE', k, a)
+        local v = tonumber(b)
+        if old then
+          old = tonumber(old)
+          local hi, lo = old, v
+          if v > old then hi, lo = v, old end
+          v = hi + math.log(1 + math.exp((lo - hi) * LN2)) / LN2
+        end
+        redis.call('ZADD', k, string.format('%.17g', v), a)
+      elseif op == 'zmax' then redis.call('ZADD', k, 'GT', b, a)
+      elseif op == 'ztrim' then redis.call('ZREMRANGEBYRANK', k, 0, -(tonumber(b) + 1))
+      elseif op == 'set' then redis.call('SET', k, b)
+      elseif op == 'expire' then redis.call('EXPIRE', k, b)
+      else return redis.error_reply('unknown write op ' .. op) end
+      i = i + 4
+    end
+  else
+    dups = dups + 1
+    redis.call('HINCRBY', stats, 'duplicates', 1)
+    i = i + 4 * nops
+  end
+end
+local nwm = tonumber(ARGV[i]); i = i + 1
+local wmkey = ns .. ':watermark'
+for w = 1, nwm do
+  local p, off = ARGV[i], tonumber(ARGV[i + 1]); i = i + 2
+  local cur = redis.call('HGET', wmkey, p)
+  if (not cur) or tonumber(cur) < off then redis.call('HSET', wmkey, p, off) end
+end
+return {applied, dups}
+"""
+
+
+def _arg(v: int | float | str | bytes) -> bytes | str:
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ValueError("non-finite value in a write")
+        return repr(v)
+    if isinstance(v, int):
+        return str(v)
+    return v
+
+
+def encode_batch(
+    namespace: str, ttl_s: int, batch: Sequence[Guarded], watermark: dict[int, int] | None
+) -> list[bytes | str]:
+    args: list[bytes | str] = [namespace, str(ttl_s), str(len(batch))]
+    for g in batch:
+        args.append(g.dedupe_id or "")
+        args.append(str(len(g.writes)))
+        for w in g.writes:
+            args.extend((w.op, w.key, w.a, _arg(w.b)))
+    wm = watermark or {}
+    args.append(str(len(wm)))
+    for p, off in wm.items():
+        args.extend((str(p), str(off)))
+    return args
+
+
+class RedisStore:
+    """``follow_live``: writes go to the namespace named by the live pointer
+    (``streamrec:live``), falling back to ``namespace`` when it is unset."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        namespace: str,
+        dedupe_ttl_s: int = 7 * 86400,
+        follow_live: bool = False,
+    ) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.dedupe_ttl_s = dedupe_ttl_s
+        self.follow_live = follow_live
+        self._script = client.register_script(APPLY_LUA)
+
+    async def resolve(self) -> str:
+        """The namespace reads should use now."""
+        if not self.follow_live:
+            return self.namespace
+        try:
+            live = await self.client.get(keys.LIVE_POINTER)
+        except (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError) as err:
+            raise StoreUnavailable(f"Redis unavailable: {err}") from err
+        return live.decode() if isinstance(live, bytes) else (live or self.namespace)
+
+    async def apply(
+        self, batch: Sequence[Guarded], watermark: dict[int, int] | None = None
+    ) -> ApplyResult:
+        if not batch and not watermark:
+            return ApplyResult(0, 0)
+        ns = "@" + self.namespace if self.follow_live else self.namespace
+        try:
+            res = await self._script(args=encode_batch(ns, self.dedupe_ttl_s, batch, watermark))
+        except (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError) as err:
+            raise StoreUnavailable(f"Redis unavailable: {err}") from err
+        return ApplyResult(int(res[0]), int(res[1]))
+
+    async def read(self, reads: Sequence[Read], namespace: str | None = None) -> list[Any]:
+        if not reads:
+            return []
+        ns = namespace or (await self.resolve() if self.follow_live else self.namespace)
+        pipe = self.client.pipeline(transaction=False)
+        for r in reads:
+            k = keys.namespaced(ns, r.key)
+            if r.op == "hgetall":
+                pipe.hgetall(k)
+            elif r.op == "hmget":
+                pipe.hmget(k, list(r.args))
+            elif r.op == "zrevrange":
+                pipe.zrevrange(k, int(r.args[0]), int(r.args[1]), withscores=True)
+            elif r.op == "zscore":
+                pipe.zscore(k, r.args[0])
+            elif r.op == "get":
+                pipe.get(k)
+            elif r.op == "zcard":
+                pipe.zcard(k)
+            else:
+                raise ValueError(f"unknown read op {r.op!r}")
+        try:
+            raw = await pipe.execute()
+        except (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError) as err:
+            raise StoreUnavailable(f"Redis unavailable: {err}") from err
+        return [_decode(r, v) for r, v in zip(reads, raw)]
+
+    async def digest(self) -> str:
+        return digest_items(await self.dump(await self.resolve()))
+
+    async def dump(self, namespace: str) -> list[tuple[str, str, Value]]:
+        prefix = namespace + ":"
+        names = [k async for k in self.client.scan_iter(match=prefix + "*", count=1000)]
+        out: list[tuple[str, str, Value]] = []
+        for start in range(0, len(names), 500):
+            chunk = names[start : start + 500]
+            pipe = self.client.pipeline(transaction=False)
+            for k in chunk:
+                pipe.type(k)
+            types = [t.decode() if isinstance(t, bytes) else t for t in await pipe.execute()]
+            pipe = self.client.pipeline(transaction=False)
+            for k, t in zip(chunk, types):
+                if t == "hash":
+                    pipe.hgetall(k)
+                elif t == "zset":
+                    pipe.zrange(k, 0, -1, withscores=True)
+                else:
+                    pipe.get(k)
+            for k, t, v in zip(chunk, types, await pipe.execute()):
+                logical = (k.decode() if isinstance(k, bytes) else k)[len(prefix):]
+                if t == "hash":
+                    out.append((logical, t, {_s(f): _s(x) for f, x in v.items()}))
+                elif t == "zset":
+                    out.append((logical, t, {_s(m): float(s) for m, s in v}))
+                elif v is not None:
+                    out.append((logical, "string", v))
+        return out
+
+
+def _s(v: bytes | str) -> str:
+    return v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v
+
+
+def _decode(r: Read, v: Any) -> Any:
+    if r.op == "hgetall":
+        return {_s(f): _s(x) for f, x in v.items()}
+    if r.op == "hmget":
+        return [None if x is None else _s(x) for x in v]
+    if r.op == "zrevrange":
+        return [(_s(m), float(s)) for m, s in v]
+    if r.op == "zscore":
+        return None if v is None else float(v)
+    return v

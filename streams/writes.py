@@ -1,0 +1,85 @@
+"""Descriptions of state changes.
+
+Feature and state rules never talk to Redis: they return ``Write`` values and
+only a store adapter executes them.  Every operation here is commutative or
+order-insensitive per key (increments, max-merges, log-sum-exp adds), so that
+replaying the same events in another interleaving of partitions gives the same
+state up to floating-point rounding (the state digest rounds floats).
+
+Keys are *logical*: the store prefixes the namespace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Union
+
+Op = Literal["hincrby", "hincrbyfloat", "hset", "hsetnx", "hmax", "hmin", "zlogadd", "zmax", "ztrim", "set", "expire"]
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One state change.
+
+    op            key   a (field/member)  b (value)
+    hincrby       hash  field             integer delta
+    hincrbyfloat  hash  field             float delta
+    hset          hash  field             string value (last write wins)
+    hsetnx        hash  field             string value (first write wins)
+    hmax          hash  field             number: keep the larger
+    hmin          hash  field             number: keep the smaller
+    zlogadd       zset  member            log2 weight: score := log2(2^score + 2^b)
+    zmax          zset  member            number: keep the larger score
+    ztrim         zset  ""                keep only the N highest scores (N = b)
+    set           str   ""                bytes or string value
+    expire        any   ""                TTL in seconds
+    """
+
+    op: Op
+    key: str
+    a: str
+    b: Union[int, float, str, bytes]
+
+
+def hincrby(key: str, field: str, by: int = 1) -> Write:
+    return Write("hincrby", key, field, int(by))
+
+
+def hincrbyfloat(key: str, field: str, by: float) -> Write:
+    return Write("hincrbyfloat", key, field, float(by))
+
+
+def hset(key: str, field: str, value: str) -> Write:
+    return Write("hset", key, field, value)
+
+
+def hsetnx(key: str, field: str, value: str) -> Write:
+    return Write("hsetnx", key, field, value)
+
+
+def hmax(key: str, field: str, value: float) -> Write:
+    return Write("hmax", key, field, value)
+
+
+def hmin(key: str, field: str, value: float) -> Write:
+    return Write("hmin", key, field, value)
+
+
+def zlogadd(key: str, member: str, log2_weight: float) -> Write:
+    return Write("zlogadd", key, member, float(log2_weight))
+
+
+def zmax(key: str, member: str, score: float) -> Write:
+    return Write("zmax", key, member, float(score))
+
+
+def ztrim(key: str, keep: int) -> Write:
+    return Write("ztrim", key, "", int(keep))
+
+
+def put(key: str, value: bytes | str) -> Write:
+    return Write("set", key, "", value)
+
+
+def expire(key: str, seconds: int) -> Write:
+    return Write("expire", key, "", int(seconds))
