@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol, Sequence
 
 from streams.writes import Write
 
-ReadOp = Literal["hgetall", "hmget", "zrevrange", "zscore", "get", "zcard"]
+ReadOp = Literal["hgetall", "hmget", "zrevrange", "zrange", "zscore", "get", "zcard"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,7 @@ class Read:
     hgetall     hash   ()                        dict[str, str]
     hmget       hash   (field, ...)              list[str | None]
     zrevrange   zset   (start, stop)             list[tuple[str, float]] highest first
+    zrange      zset   (start, stop)             list[tuple[str, float]] lowest first
     zscore      zset   (member,)                 float | None
     get         str    ()                        bytes | None
     zcard       zset   ()                        int

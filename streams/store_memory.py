@@ -6,6 +6,7 @@ import math
 from typing import Any, Sequence
 
 from streams import keys
+from streams.embeddings import logadd_state
 from streams.digest import Value, digest_items
 from streams.store import ApplyResult, Guarded, Read
 from streams.writes import Write
@@ -59,8 +60,23 @@ class MemoryStore:
                     ranked = sorted(z.items(), key=lambda kv: (kv[1], kv[0]))
                     for m, _ in ranked[: len(z) - keep]:
                         del z[m]
+        elif op in ("zrem", "zrembelow"):
+            z = self.zsets.setdefault(w.key, {})
+            if op == "zrem":
+                z.pop(w.a, None)
+            else:
+                for m in [m for m, sc in z.items() if sc < float(w.b)]:  # type: ignore[arg-type]
+                    del z[m]
         elif op == "set":
             self.strings[w.key] = w.b if isinstance(w.b, bytes) else str(w.b).encode()
+        elif op == "del":
+            self.hashes.pop(w.key, None)
+            self.zsets.pop(w.key, None)
+            self.strings.pop(w.key, None)
+        elif op == "vlogadd":
+            acc, mean = logadd_state(self.strings.get(w.key), w.b)  # type: ignore[arg-type]
+            self.strings[w.key] = acc
+            self.strings[w.a] = mean
         elif op == "expire":
             pass  # TTLs are wall-clock housekeeping; the memory store keeps everything
         else:  # pragma: no cover - Write.op is a closed Literal
@@ -99,6 +115,12 @@ class MemoryStore:
         if r.op == "zrevrange":
             z = self.zsets.get(r.key, {})
             ranked = sorted(z.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
+            start, stop = int(r.args[0]), int(r.args[1])
+            end = None if stop == -1 else stop + 1
+            return [(m, s) for m, s in ranked[start:end]]
+        if r.op == "zrange":
+            z = self.zsets.get(r.key, {})
+            ranked = sorted(z.items(), key=lambda kv: (kv[1], kv[0]))
             start, stop = int(r.args[0]), int(r.args[1])
             end = None if stop == -1 else stop + 1
             return [(m, s) for m, s in ranked[start:end]]

@@ -66,6 +66,35 @@ for g = 1, ngroups do
       elseif op == 'ztrim' then redis.call('ZREMRANGEBYRANK', k, 0, -(tonumber(b) + 1))
       elseif op == 'set' then redis.call('SET', k, b)
       elseif op == 'expire' then redis.call('EXPIRE', k, b)
+      elseif op == 'zrem' then redis.call('ZREM', k, a)
+      elseif op == 'zrembelow' then redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. b)
+      elseif op == 'del' then redis.call('DEL', k)
+      elseif op == 'vlogadd' then
+        -- log-scaled weighted vector sum, see streams/embeddings.py (same arithmetic)
+        local n = #b / 8 - 1
+        local p = {struct.unpack('<' .. string.rep('d', n + 1), b)}
+        local L = p[1]
+        local cur = redis.call('GET', k)
+        local s, D, S = L, 0, {}
+        if cur and #cur == (n + 2) * 8 then
+          local c = {struct.unpack('<' .. string.rep('d', n + 2), cur)}
+          s, D = c[1], c[2]
+          for j = 1, n do S[j] = c[j + 2] end
+        else
+          for j = 1, n do S[j] = 0 end
+        end
+        local s2 = s
+        if L > s2 then s2 = L end
+        local fo, fn = 2 ^ (s - s2), 2 ^ (L - s2)
+        D = D * fo + fn
+        local acc, mean = {struct.pack('<d', s2), struct.pack('<d', D)}, {}
+        for j = 1, n do
+          local x = S[j] * fo + p[j + 1] * fn
+          acc[j + 2] = struct.pack('<d', x)
+          mean[j] = struct.pack('<f', x / D)
+        end
+        redis.call('SET', k, table.concat(acc))
+        redis.call('SET', ns .. ':' .. a, table.concat(mean))
       else return redis.error_reply('unknown write op ' .. op) end
       i = i + 4
     end
@@ -164,6 +193,8 @@ class RedisStore:
                 pipe.hmget(k, list(r.args))
             elif r.op == "zrevrange":
                 pipe.zrevrange(k, int(r.args[0]), int(r.args[1]), withscores=True)
+            elif r.op == "zrange":
+                pipe.zrange(k, int(r.args[0]), int(r.args[1]), withscores=True)
             elif r.op == "zscore":
                 pipe.zscore(k, r.args[0])
             elif r.op == "get":
@@ -219,7 +250,7 @@ def _decode(r: Read, v: Any) -> Any:
         return {_s(f): _s(x) for f, x in v.items()}
     if r.op == "hmget":
         return [None if x is None else _s(x) for x in v]
-    if r.op == "zrevrange":
+    if r.op in ("zrevrange", "zrange"):
         return [(_s(m), float(s)) for m, s in v]
     if r.op == "zscore":
         return None if v is None else float(v)

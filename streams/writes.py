@@ -14,7 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Union
 
-Op = Literal["hincrby", "hincrbyfloat", "hset", "hsetnx", "hmax", "hmin", "zlogadd", "zmax", "ztrim", "set", "expire"]
+Op = Literal[
+    "hincrby", "hincrbyfloat", "hset", "hsetnx", "hmax", "hmin", "zlogadd", "zmax", "ztrim", "set", "expire",
+    "zrem", "zrembelow", "del", "vlogadd",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,12 @@ class Write:
     ztrim         zset  ""                keep only the N highest scores (N = b)
     set           str   ""                bytes or string value
     expire        any   ""                TTL in seconds
+    zrem          zset  member            "" (remove the member)
+    zrembelow     zset  ""                number: remove members scoring strictly below it
+    del           any   ""                "" (delete the key)
+    vlogadd       str   mean key          float64 LE bytes [L, v1..vd]: add 2^L * v to a
+                                          log-scaled vector accumulator (see streams/embeddings.py)
+                                          and store the float32 mean S/D at the key named by ``a``
     """
 
     op: Op
@@ -83,3 +92,20 @@ def put(key: str, value: bytes | str) -> Write:
 
 def expire(key: str, seconds: int) -> Write:
     return Write("expire", key, "", int(seconds))
+
+
+def zrem(key: str, member: str) -> Write:
+    return Write("zrem", key, member, "")
+
+
+def zrembelow(key: str, score: float) -> Write:
+    return Write("zrembelow", key, "", float(score))
+
+
+def delete(key: str) -> Write:
+    return Write("del", key, "", "")
+
+
+def vlogadd(acc_key: str, mean_key: str, payload: bytes) -> Write:
+    """``payload`` = float64 little-endian [log2 weight, v_1, ..., v_d] (``embeddings.contribution``)."""
+    return Write("vlogadd", acc_key, mean_key, payload)

@@ -1,0 +1,152 @@
+"""Item vectors and their FAISS index, hot-swappable without a restart.
+
+Artifacts (a directory: ``STREAMREC_SERVING_ANN_DIR``, or the promoted model's
+version directory in the registry)::
+
+    item_ids.json      JSON list of item ids, row order of the vectors
+    item_vectors.npy   float32 (n, d), loaded with allow_pickle=False (never pickle)
+    items.faiss        optional prebuilt index (FAISS native format) whose ids are row numbers
+
+Vectors are L2-normalised so inner product is cosine.  The index is exact
+(flat) below ``hnsw_threshold`` items and HNSW above (``offline.ann``).
+:meth:`IndexHolder.swap` replaces the whole :class:`ItemVectors` in one
+assignment, so a request sees either the old or the new index, never a mix;
+:meth:`ItemVectors.with_items` builds a copy with fresh items added.
+When no artifacts exist the holder is empty and ANN sources return nothing.
+
+TODO(streams): when the streams engineer's per-user vectors land in Redis
+(float32 LE bytes + version), use them instead of the mean of history vectors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import faiss
+import numpy as np
+
+from offline.ann import ANNConfig, ItemIndex
+
+log = logging.getLogger("streamrec.serving.index")
+
+IDS_FILE = "item_ids.json"
+VECTORS_FILE = "item_vectors.npy"
+INDEX_FILE = "items.faiss"
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    v = np.ascontiguousarray(v, dtype=np.float32)
+    n = np.linalg.norm(v, axis=1, keepdims=True)
+    return np.ascontiguousarray(v / np.where(n > 0, n, 1.0), dtype=np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class ItemVectors:
+    version: str
+    ids: tuple[str, ...]
+    pos: dict[str, int]
+    vectors: np.ndarray  # (n, d) unit float32
+    index: ItemIndex  # ids are row numbers
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def build(cls, ids: Sequence[str], vectors: np.ndarray, version: str,
+              config: ANNConfig = ANNConfig(), index: ItemIndex | None = None) -> ItemVectors:
+        ids = tuple(ids)
+        if len(set(ids)) != len(ids):
+            raise ValueError("item ids in the ANN artifacts are not unique")
+        vec = _unit(np.asarray(vectors))
+        if vec.ndim != 2 or vec.shape[0] != len(ids):
+            raise ValueError(f"item_vectors has shape {vec.shape}; expected ({len(ids)}, d)")
+        if index is None:
+            index = ItemIndex.build(vec, np.arange(len(ids), dtype=np.int64), config)
+        elif len(index) != len(ids) or index.dim != vec.shape[1]:
+            raise ValueError(f"{INDEX_FILE} holds {len(index)} x {index.dim}; vectors are {vec.shape}")
+        return cls(version, ids, {i: n for n, i in enumerate(ids)}, vec, index)
+
+    @classmethod
+    def load(cls, directory: Path, version: str, config: ANNConfig = ANNConfig()) -> ItemVectors | None:
+        ids_path, vec_path = directory / IDS_FILE, directory / VECTORS_FILE
+        if not ids_path.is_file() or not vec_path.is_file():
+            return None
+        ids = json.loads(ids_path.read_text())
+        vectors = np.load(vec_path, allow_pickle=False)
+        index = ItemIndex.load(directory / INDEX_FILE, config.ef_search) if (directory / INDEX_FILE).is_file() else None
+        return cls.build(ids, vectors, version, config, index)
+
+    def with_items(self, ids: Sequence[str], vectors: np.ndarray, version: str) -> tuple[ItemVectors, int]:
+        """A copy with the new ids appended (ids already present are skipped); returns (copy, added)."""
+        vec = _unit(np.asarray(vectors))
+        if vec.ndim != 2 or vec.shape[1] != self.dim or vec.shape[0] != len(ids):
+            raise ValueError(f"expected {len(ids)} vectors of dimension {self.dim}, got shape {vec.shape}")
+        keep = [j for j, i in enumerate(ids) if i not in self.pos]
+        keep = list({ids[j]: j for j in keep}.values())  # last vector wins for repeated new ids
+        new_ids = self.ids + tuple(ids[j] for j in keep)
+        new_vec = np.vstack([self.vectors, vec[keep]]) if keep else self.vectors
+        index = ItemIndex(faiss.clone_index(self.index._index), self.dim)
+        if keep:
+            index.add(vec[keep], np.arange(len(self.ids), len(new_ids), dtype=np.int64))
+        return ItemVectors(version, new_ids, {i: n for n, i in enumerate(new_ids)}, new_vec, index), len(keep)
+
+    def rows(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Vectors of ``item_ids`` (zero rows for unknown items)."""
+        out = np.zeros((len(item_ids), self.dim), dtype=np.float32)
+        for j, i in enumerate(item_ids):
+            p = self.pos.get(i)
+            if p is not None:
+                out[j] = self.vectors[p]
+        return out
+
+    def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        k = min(k, len(self.ids))
+        if k <= 0 or queries.shape[0] == 0:
+            return [[] for _ in range(queries.shape[0])]
+        res = self.index.search(_unit(queries), k)
+        return [[(self.ids[int(p)], float(s)) for p, s in zip(ids_row, sc_row) if p >= 0]
+                for ids_row, sc_row in zip(res.ids, res.scores)]
+
+
+class IndexHolder:
+    """The current :class:`ItemVectors` (or None); replaced atomically."""
+
+    def __init__(self) -> None:
+        self.current: ItemVectors | None = None
+        self.source: tuple[object, ...] | None = None  # what the current one was loaded from
+
+    def swap(self, new: ItemVectors | None, source: tuple[object, ...] | None = None) -> None:
+        self.current = new
+        self.source = source
+
+
+def artifact_signature(directory: Path) -> tuple[object, ...] | None:
+    """A cheap change detector for an artifact directory (mtime and size of its files)."""
+    parts: list[object] = [str(directory)]
+    for name in (IDS_FILE, VECTORS_FILE, INDEX_FILE):
+        try:
+            st = (directory / name).stat()
+        except FileNotFoundError:
+            if name != INDEX_FILE:
+                return None
+            continue
+        parts += [name, st.st_mtime_ns, st.st_size]
+    return tuple(parts)
+
+
+def write_artifacts(directory: Path, ids: Sequence[str], vectors: np.ndarray) -> None:
+    """Write item_ids.json + item_vectors.npy (what the trainer or a test publishes)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / f".{VECTORS_FILE}.tmp.npy"
+    np.save(tmp, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+    (directory / f".{IDS_FILE}.tmp").write_text(json.dumps(list(ids)))
+    tmp.replace(directory / VECTORS_FILE)
+    (directory / f".{IDS_FILE}.tmp").replace(directory / IDS_FILE)

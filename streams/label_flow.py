@@ -1,0 +1,169 @@
+"""Labels on the stream: buffer interactions, hold impressions open, close them by event time (pure).
+
+State (all written atomically with the batch, so it survives SIGKILL):
+
+* every interaction is buffered per user in ``lbl:ix:{u}`` (zset, member = JSON
+  [event_id, type, item, dwell_ms or rating], score = ts), trimmed to the last
+  ``buffer_s`` seconds of that user's event time;
+* an impression stores its event in ``lbl:imp:{u}:{req}`` and enters
+  ``lbl:open`` with score ``closes_at + lateness``;
+* the watermark is the max event time seen (``lbl:wm`` ``max_ts``, ``hmax``).
+  When it passes an open impression's score, the impression is joined with the
+  buffered interactions of its user (``streams.labels.join``: the one label
+  rule), its rows are emitted, ``labels:counts`` is incremented and its state is
+  deleted, all guarded by ``close:{u}:{req}`` so a re-delivered batch never
+  counts a close twice.
+
+The join happens at close time, so it does not matter whether an interaction
+was processed before or after its impression (they come from different topics).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterable, Sequence
+
+import orjson
+
+from schemas.codec import encode
+from schemas.events import (EVENT_ADAPTER, Click, Dismiss, Event, Implement, Impression,
+                            InteractionEvent, Rate, Save, Share, View)
+from streams import keys
+from streams.features.interactions import INTERACTIONS
+from streams.labels import LabelConfig, TrainingRow, closes_at, join, label_count_writes
+from streams.store import Guarded, Read
+from streams.writes import Write, delete, hmax, put, zmax, zrem, zrembelow
+
+SEP = "\x1f"  # ids cannot contain control characters (schemas.events.Id)
+_CLASSES: dict[str, Any] = {"view": View, "click": Click, "save": Save, "share": Share, "rate": Rate,
+                            "implement": Implement, "dismiss": Dismiss}
+
+
+@dataclass(frozen=True, slots=True)
+class LabelFlowConfig:
+    rules: LabelConfig = LabelConfig()
+    lateness_s: float = 600.0
+    buffer_s: float = 7200.0
+    close_max: int = 2000
+
+
+def buffer_member(e: InteractionEvent) -> str:
+    extra = e.dwell_ms if isinstance(e, View) else e.rating if isinstance(e, Rate) else None
+    return orjson.dumps([e.event_id, e.type, e.item_id, extra]).decode()
+
+
+def parse_member(user_id: str, member: str, ts_s: float) -> InteractionEvent | None:
+    try:
+        eid, type_, item, extra = orjson.loads(member)
+        cls = _CLASSES[type_]
+    except (ValueError, KeyError, TypeError):
+        return None
+    ts = datetime.fromtimestamp(ts_s, timezone.utc)
+    fields: dict[str, Any] = dict(event_id=eid, ts=ts, user_id=user_id, item_id=item)
+    if type_ == "view":
+        fields["dwell_ms"] = int(extra)
+    elif type_ == "rate":
+        fields["rating"] = int(extra)
+    ev: InteractionEvent = cls.model_construct(**fields)
+    return ev
+
+
+def open_member(imp: Impression) -> str:
+    return f"{imp.user_id}{SEP}{imp.request_id}"
+
+
+def event_writes(event: Event, cfg: LabelFlowConfig) -> list[Write]:
+    """Writes for one event (interaction -> buffer; impression -> open)."""
+    ts = event.ts.timestamp()
+    if isinstance(event, INTERACTIONS):
+        key = keys.label_buffer(event.user_id)
+        return [zmax(key, buffer_member(event), ts), zrembelow(key, ts - cfg.buffer_s)]
+    if isinstance(event, Impression):
+        score = closes_at(event, cfg.rules).timestamp() + cfg.lateness_s
+        return [put(keys.label_impression(event.user_id, event.request_id), encode(event)),
+                zmax(keys.LABEL_OPEN, open_member(event), score)]
+    return []
+
+
+def watermark_reads(cfg: LabelFlowConfig) -> list[Read]:
+    return [Read("hmget", keys.LABEL_WM, ("max_ts",)),
+            Read("zrange", keys.LABEL_OPEN, (0, cfg.close_max - 1))]
+
+
+def watermark_write(max_ts: float) -> Write:
+    return hmax(keys.LABEL_WM, "max_ts", max_ts)
+
+
+def due(open_: Iterable[tuple[str, float]], batch_impressions: Sequence[Impression], watermark: float,
+        cfg: LabelFlowConfig) -> list[str]:
+    """Open members whose window (+ lateness) the watermark has passed, oldest first."""
+    scores = dict(open_)
+    for imp in batch_impressions:
+        scores[open_member(imp)] = closes_at(imp, cfg.rules).timestamp() + cfg.lateness_s
+    ready = sorted((s, m) for m, s in scores.items() if s < watermark)
+    return [m for _, m in ready[: cfg.close_max]]
+
+
+def close_reads(members: Sequence[str]) -> list[Read]:
+    out: list[Read] = []
+    for m in members:
+        user, _, req = m.partition(SEP)
+        out += [Read("get", keys.label_impression(user, req)), Read("zrange", keys.label_buffer(user), (0, -1))]
+    return out
+
+
+def close(members: Sequence[str], reads: Sequence[Read], results: Sequence[Any],
+          batch_events: Sequence[Event], cfg: LabelFlowConfig) -> tuple[list[Guarded], list[TrainingRow]]:
+    """Join each due impression with its user's interactions; one guarded close per impression."""
+    got = {r: v for r, v in zip(reads, results)}
+    batch_imps = {open_member(e): e for e in batch_events if isinstance(e, Impression)}
+    by_user: dict[str, list[InteractionEvent]] = {}
+    for e in batch_events:
+        if isinstance(e, INTERACTIONS):
+            by_user.setdefault(e.user_id, []).append(e)
+    guarded: list[Guarded] = []
+    rows: list[TrainingRow] = []
+    for m in members:
+        user, _, req = m.partition(SEP)
+        imp = batch_imps.get(m)
+        if imp is None:
+            raw = got.get(Read("get", keys.label_impression(user, req)))
+            parsed = _parse_impression(raw)
+            if parsed is None:  # state lost or corrupt: drop the index entry
+                guarded.append(Guarded(f"close:{user}:{req}", (zrem(keys.LABEL_OPEN, m),)))
+                continue
+            imp = parsed
+        seen: dict[str, InteractionEvent] = {}
+        for member, score in got.get(Read("zrange", keys.label_buffer(user), (0, -1))) or []:
+            ev = parse_member(user, member, float(score))
+            if ev is not None:
+                seen.setdefault(ev.event_id, ev)
+        for ev in by_user.get(user, []):
+            seen.setdefault(ev.event_id, ev)
+        imp_rows = join(imp, seen.values(), cfg.rules)
+        rows += imp_rows
+        writes = label_count_writes(imp_rows) + [
+            zrem(keys.LABEL_OPEN, m), delete(keys.label_impression(user, req))]
+        guarded.append(Guarded(f"close:{user}:{req}", tuple(writes)))
+    return guarded, rows
+
+
+def _parse_impression(raw: bytes | None) -> Impression | None:
+    if not raw:
+        return None
+    try:
+        ev = EVENT_ADAPTER.validate_json(raw)
+    except ValueError:
+        return None
+    return ev if isinstance(ev, Impression) else None
+
+
+def row_json(row: TrainingRow) -> bytes:
+    """A training example on the wire; ``row_id`` lets consumers drop re-emitted rows."""
+    return orjson.dumps({
+        "row_id": f"{row.group_id}:{row.item_id}", "group_id": row.group_id, "user_id": row.user_id,
+        "item_id": row.item_id, "position": row.position, "model_version": row.model_version,
+        "impression_ts": row.impression_ts.isoformat(), "feature_names": row.feature_names,
+        "features": row.features, "grade": row.grade, "relevance": row.relevance,
+    })

@@ -1,0 +1,132 @@
+"""One interface, one suite: every Store implementation must behave like the reference.
+
+Runs against ``MemoryStore`` and ``RedisStore`` on a real Redis server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from typing import AsyncIterator, Callable, Iterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from streams import keys
+from streams.store import Guarded, Read, Store
+from streams.store_memory import MemoryStore
+from streams.store_redis import RedisStore
+from streams.writes import Write, hincrby, hincrbyfloat, hmax, hmin, hset, hsetnx, put, zlogadd, zmax, ztrim
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make_store(request: pytest.FixtureRequest) -> Iterator[Callable[[], Store]]:
+    if request.param == "memory":
+        yield lambda: MemoryStore(f"m{uuid.uuid4().hex[:6]}")
+        return
+    infra = request.getfixturevalue("infra")
+    url = f"redis://127.0.0.1:{infra['redis'].port}/0"
+    yield lambda: RedisStore(aioredis.Redis.from_url(url), f"c{uuid.uuid4().hex[:6]}")
+
+
+def random_writes(rng: random.Random, n: int) -> list[Write]:
+    out: list[Write] = []
+    for _ in range(n):
+        k = rng.randrange(10)
+        h, f, z, m = f"h{rng.randrange(3)}", f"f{rng.randrange(4)}", f"z{rng.randrange(2)}", f"m{rng.randrange(6)}"
+        if k == 0:
+            out.append(hincrby(h, f, rng.randrange(-3, 5)))
+        elif k == 1:
+            out.append(hincrbyfloat(h + "f", f, rng.uniform(-2, 2)))
+        elif k == 2:
+            out.append(hset(h + "s", f, rng.choice(["a", "b", "ü", "x y"])))
+        elif k == 3:
+            out.append(hsetnx(h + "n", f, str(rng.randrange(100))))
+        elif k == 4:
+            out.append(hmax(h + "x", f, rng.uniform(-100, 100)))
+        elif k == 5:
+            out.append(hmin(h + "i", f, rng.uniform(-100, 100)))
+        elif k == 6:
+            out.append(zlogadd(z, m, rng.uniform(-50, 50)))
+        elif k == 7:
+            out.append(zmax(z + "x", m, rng.uniform(0, 1000)))
+        elif k == 8:
+            out.append(ztrim(z + "x", rng.randrange(1, 4)))
+        else:
+            out.append(put(f"s{rng.randrange(3)}", bytes(rng.randrange(256) for _ in range(8))))
+    return out
+
+
+READS = [Read("hgetall", "h0"), Read("hmget", "h1", ("f0", "f1", "nope")), Read("zrevrange", "z0", (0, -1)),
+         Read("zscore", "z1", ("m1",)), Read("get", "s0"), Read("zcard", "z0x"), Read("hgetall", "missing")]
+
+
+def normalise(results: list[object]) -> list[object]:
+    out: list[object] = []
+    for r in results:
+        if isinstance(r, list) and r and isinstance(r[0], tuple):
+            out.append([(m, round(s, 6)) for m, s in r])
+        elif isinstance(r, float):
+            out.append(round(r, 6))
+        else:
+            out.append(r)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_write_sequences_match_the_reference(make_store: Callable[[], Store], seed: int) -> None:
+    rng = random.Random(seed)
+    groups = [Guarded(f"g{seed}-{i}", tuple(random_writes(rng, rng.randrange(1, 8)))) for i in range(60)]
+
+    async def go() -> tuple[list[object], str]:
+        ref = MemoryStore()
+        store = make_store()
+        for start in range(0, len(groups), 7):
+            await ref.apply(groups[start:start + 7])
+            await store.apply(groups[start:start + 7])
+        return normalise(await store.read(READS)), await store.digest(), normalise(await ref.read(READS)), await ref.digest()  # type: ignore[return-value]
+
+    got, digest, want, want_digest = asyncio.run(go())  # type: ignore[misc]
+    assert got == want
+    assert digest == want_digest
+
+
+def test_dedupe_is_per_id_and_counts_duplicates(make_store: Callable[[], Store]) -> None:
+    async def go() -> None:
+        store = make_store()
+        g = Guarded("same", (hincrby("c", "n", 1),))
+        r1 = await store.apply([g, g])
+        r2 = await store.apply([g, Guarded(None, (hincrby("c", "n", 10),))])
+        assert (r1.applied, r1.duplicates) == (1, 1)
+        assert (r2.applied, r2.duplicates) == (1, 1)
+        (c, stats) = await store.read([Read("hgetall", "c"), Read("hgetall", keys.STATS)])
+        assert c == {"n": "11"}
+        assert stats["duplicates"] == "2"
+
+    asyncio.run(go())
+
+
+def test_watermark_only_moves_forward(make_store: Callable[[], Store]) -> None:
+    async def go() -> None:
+        store = make_store()
+        await store.apply([], {0: 10, 1: 3})
+        await store.apply([], {0: 7, 1: 9})
+        (wm,) = await store.read([Read("hgetall", keys.WATERMARK)])
+        assert wm == {"0": "10", "1": "9"}
+
+    asyncio.run(go())
+
+
+def test_digest_ignores_operational_keys_but_not_state(make_store: Callable[[], Store]) -> None:
+    async def go() -> None:
+        a, b = make_store(), make_store()
+        await a.apply([Guarded("x", (hincrby("k", "f", 1),))], {0: 1})
+        await b.apply([Guarded("y", (hincrby("k", "f", 1),)), Guarded("y", (hincrby("k", "f", 1),))], {0: 5})
+        assert await a.digest() == await b.digest()
+        await b.apply([Guarded("z", (hincrby("k", "f", 1),))])
+        assert await a.digest() != await b.digest()
+
+    asyncio.run(go())
