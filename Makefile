@@ -1,5 +1,9 @@
 # The two commands: `make demo` and `make test`. Everything else is set-up they call.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PY ?= python3.11
+# pip notes about unreachable optional indexes are noise here; real errors still fail the step
+QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location" || true; }
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -13,10 +17,10 @@ $(STAMP): pyproject.toml Makefile
 	@command -v $(PY) >/dev/null || { echo "error: $(PY) not found; install Python 3.11 or run 'make PY=/path/to/python3.11'"; exit 1; }
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@echo "installing streamrec and its dependencies into $(VENV) (first run only)..."
-	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install -q "torch==2.13.0"
-	$(BIN)/python -m pip install -q -e ".[runtime,dev]"
-	$(BIN)/python -m pip install -q --no-deps "recbole==1.2.1"
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel $(QUIET_PIP)
+	$(BIN)/python -m pip install -q "torch==2.13.0" $(QUIET_PIP)
+	$(BIN)/python -m pip install -q -e ".[runtime,dev]" $(QUIET_PIP)
+	$(BIN)/python -m pip install -q --no-deps "recbole==1.2.1" $(QUIET_PIP)
 	@touch $(STAMP)
 
 demo: $(STAMP)

@@ -35,7 +35,8 @@ for n = 1, #reads do
   local op, k = rd[1], ns .. ':' .. rd[2]
   local r
   if op == 'hgetall' then r = redis.call('HGETALL', k)
-  elseif op == 'hmget' then r = redis.call('HMGET', k, unpack(rd, 3))
+  elseif op == 'hmget' then
+    if #rd >= 3 then r = redis.call('HMGET', k, unpack(rd, 3)) else r = {} end
   elseif op == 'zrevrange' then r = redis.call('ZREVRANGE', k, rd[3], rd[4], 'WITHSCORES')
   elseif op == 'zscore' then r = redis.call('ZSCORE', k, rd[3])
   elseif op == 'zcard' then r = redis.call('ZCARD', k)

@@ -6,9 +6,10 @@ walks the sources in priority order and keeps, from each, up to its quota of
 items not excluded and not already taken by an earlier source (dedupe across
 sources: an item keeps the first source that found it); the total is capped.
 
-Retrieval scores: cosine similarity for ``ann`` and ``neighbours``; for
-``trending`` and ``fresh`` ``0.5 * (1 - rank / n)`` (rank-based, in [0, 0.5]),
-so the heuristic ranker prefers personal matches over merely popular items.
+Retrieval scores: cosine similarity for ``ann`` and ``neighbours``;
+``0.5 * (1 - rank / n)`` for ``trending`` and ``0.25 * (1 - rank / n)`` for
+``fresh`` (rank-based), so the heuristic ranker prefers personal matches over
+merely popular items, and popular over merely new ones.
 """
 
 from __future__ import annotations
@@ -55,9 +56,9 @@ def merge(sources: Iterable[SourceList], quotas: Mapping[str, int], limit: int,
     return out
 
 
-def ranked_scores(items: Sequence[str]) -> list[tuple[str, float]]:
+def ranked_scores(items: Sequence[str], top: float = 0.5) -> list[tuple[str, float]]:
     n = max(1, len(items))
-    return [(i, 0.5 * (1.0 - r / n)) for r, i in enumerate(items)]
+    return [(i, top * (1.0 - r / n)) for r, i in enumerate(items)]
 
 
 def user_vector(vectors: ItemVectors, history: Sequence[str], seeds: int) -> np.ndarray | None:

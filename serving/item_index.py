@@ -33,6 +33,10 @@ from offline.ann import ANNConfig, ItemIndex
 
 log = logging.getLogger("streamrec.serving.index")
 
+# One search thread: requests are small and concurrent; OpenMP teams spinning on a
+# shared 2-core machine cost hundreds of ms at the tail.
+faiss.omp_set_num_threads(1)
+
 IDS_FILE = "item_ids.json"
 VECTORS_FILE = "item_vectors.npy"
 INDEX_FILE = "items.faiss"

@@ -1,4 +1,4 @@
-"""GET /healthz (the process) and GET /readyz (Redis and Kafka answer)."""
+"""GET /healthz (the process), GET /readyz (Redis and Kafka answer), GET /metrics (Prometheus)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import asyncio
 import os
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from serving.deps import State
 
@@ -34,3 +35,8 @@ async def readyz(state: State) -> JSONResponse:
         checks["kafka"] = f"unavailable: {err}"
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics")
+async def metrics(state: State) -> Response:
+    return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

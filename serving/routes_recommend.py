@@ -1,31 +1,67 @@
-"""POST /recommend: thin route; the ranking lives in serving.recommender."""
+"""POST /recommend and POST /rank: thin routes; the work lives in serving.pipeline."""
 
 from __future__ import annotations
 
-import time
-import uuid
+from fastapi import APIRouter, HTTPException, Request, Response
 
-from fastapi import APIRouter, HTTPException
-
+from serving.consistency import parse, wait_min_watermark
+from serving.cursor import BadCursor
 from serving.deps import State
-from serving.models import RecommendedItem, RecommendRequest, RecommendResponse
-from serving.recommender import MODEL_VERSION, trending_for_user
+from serving.logs import request_id_var
+from serving.models import RankRequest, RankResponse, RecommendedItem, RecommendRequest, RecommendResponse
+from serving.pipeline import RecRequest, Result
 from streams.store import StoreUnavailable
 
 router = APIRouter()
 
 
-@router.post("/recommend", response_model=RecommendResponse)
-async def recommend(req: RecommendRequest, state: State) -> RecommendResponse:
+def _items(res: Result) -> list[RecommendedItem]:
+    return [RecommendedItem(item_id=i.item_id, score=i.score, source=i.source, explain=i.explain) for i in res.items]
+
+
+def _timing(response: Response, res: Result) -> None:
+    response.headers["Server-Timing"] = ", ".join(f"{k};dur={v:.3f}" for k, v in res.timings.items())
+
+
+@router.post("/recommend", response_model=RecommendResponse, response_model_exclude_none=True)
+async def recommend(req: RecommendRequest, state: State, request: Request, response: Response) -> RecommendResponse:
+    s = state.settings
+    rid = request_id_var.get() or ""
     try:
-        items = await trending_for_user(
-            state.store, req.user_id, req.k, req.exclude, time.time(), state.settings.trending_half_life_s
-        )
+        cur = state.cursors.decode(req.cursor, req.user_id) if req.cursor else None
+    except BadCursor as err:
+        raise HTTPException(422, f"cursor: {err}") from err
+    reached = None
+    if req.min_watermark:
+        try:
+            parse(req.min_watermark)
+        except ValueError as err:
+            raise HTTPException(422, f"min_watermark: {err}; pass the watermark returned by POST /events") from err
+        try:
+            reached = await wait_min_watermark(state.store, state.reader.read, req.min_watermark,
+                                               s.serving_watermark_timeout_s)
+        except StoreUnavailable:
+            reached = False
+    exclude = frozenset(req.exclude) | frozenset(req.filters.exclude) | frozenset(cur.served if cur else ())
+    res = await state.pipeline.recommend(RecRequest(
+        user_id=req.user_id, k=req.k, request_id=rid,
+        lam=req.lambda_, explain=req.explain, exclude=exclude,
+        categories_in=None if req.filters.categories_in is None else frozenset(req.filters.categories_in),
+        categories_out=frozenset(req.filters.categories_out),
+    ))
+    _timing(response, res)
+    next_cursor = state.cursors.next(cur, req.user_id, rid, [i.item_id for i in res.items])
+    return RecommendResponse(user_id=req.user_id, request_id=rid, model_version=res.model_version, items=_items(res),
+                             next_cursor=next_cursor, degraded=res.degraded, cold_start=res.cold_start,
+                             watermark_reached=reached)
+
+
+@router.post("/rank", response_model=RankResponse, response_model_exclude_none=True)
+async def rank(req: RankRequest, state: State, response: Response) -> RankResponse:
+    rid = request_id_var.get() or ""
+    try:
+        res = await state.pipeline.rank(req.user_id, list(dict.fromkeys(req.item_ids)), rid, req.explain)
     except StoreUnavailable as err:
-        raise HTTPException(503, f"online store unavailable: {err}") from err
-    return RecommendResponse(
-        user_id=req.user_id,
-        request_id=uuid.uuid4().hex,
-        model_version=MODEL_VERSION,
-        items=[RecommendedItem(item_id=i.item_id, score=i.score, source=i.source) for i in items],
-    )
+        raise HTTPException(503, f"{err}; retry shortly, or use /recommend which degrades to trending") from err
+    _timing(response, res)
+    return RankResponse(user_id=req.user_id, request_id=rid, model_version=res.model_version, items=_items(res))

@@ -1,20 +1,37 @@
-"""Process-wide serving state: clients created once at start-up, closed at shutdown."""
+"""Process-wide serving state: clients and components created once at start-up, closed at shutdown.
+
+Background tasks (started by the app's lifespan): registry/ANN polling (hot
+reload), the degraded-mode trending cache refresh, and the impression drain.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
+from offline.ann import ANNConfig
+from serving.batch_read import BatchReader
+from serving.cursor import CursorCodec
+from serving.degrade import Breaker, TrendingCache
+from serving.feature_fetch import FeatureFetcher
+from serving.impressions import ImpressionLogger
+from serving.item_index import IndexHolder, ItemVectors, artifact_signature
+from serving.metrics import Metrics
+from serving.pipeline import Pipeline
+from serving.scoring import ModelHolder
 from streams.store_redis import RedisStore
 from streamrec.errors import ServiceUnavailable
 from streamrec.kafka import start_producer
 from streamrec.settings import Settings
 
-log = logging.getLogger("streamrec.api")
+log = logging.getLogger("streamrec.serving")
 
 
 @dataclass
@@ -22,13 +39,29 @@ class AppState:
     settings: Settings
     redis: aioredis.Redis
     store: RedisStore
+    reader: BatchReader
+    metrics: Metrics
+    pipeline: Pipeline
+    cursors: CursorCodec
     _producer: AIOKafkaProducer | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def create(cls, s: Settings) -> "AppState":
-        client = aioredis.Redis.from_url(s.redis_url, socket_timeout=2, socket_connect_timeout=2)
-        return cls(s, client, RedisStore(client, s.namespace, s.dedupe_ttl_s, follow_live=True))
+        client = aioredis.Redis.from_url(s.redis_url, socket_timeout=2, socket_connect_timeout=1)
+        store = RedisStore(client, s.namespace, s.dedupe_ttl_s, follow_live=True)
+        reader = BatchReader(client, s.namespace, follow_live=True)
+        metrics = Metrics()
+        fetcher = FeatureFetcher(reader.read, item_ttl_s=s.serving_item_feature_ttl_s)
+        models = ModelHolder(s.registry_dir, fetcher.names)
+        key = s.serving_cursor_secret.get_secret_value().encode() or secrets.token_bytes(32)
+        state = cls(s, client, store, reader, metrics, None, CursorCodec(key, s.serving_cursor_max_served))  # type: ignore[arg-type]
+        impressions = ImpressionLogger(state.producer, s.topic_impressions, metrics, s.serving_impression_buffer)
+        state.pipeline = Pipeline(s, reader.read, fetcher, models, IndexHolder(), Breaker(), TrendingCache(),
+                                  impressions, metrics)
+        metrics.set_model(models.current.ranker.version)
+        return state
 
     async def producer(self) -> AIOKafkaProducer:
         """The idempotent producer, started on first use so the API boots while Kafka is down."""
@@ -39,7 +72,78 @@ class AppState:
                 self._producer = await start_producer(self.settings, timeout=5.0)
             return self._producer
 
+    # -- hot reload ---------------------------------------------------------------------------
+    def ann_dir(self) -> Path | None:
+        return self.settings.serving_ann_dir or self.pipeline.models.current.version_dir
+
+    async def reload(self) -> dict[str, object]:
+        """Poll the registry pointer and the ANN artifacts once; swap what changed."""
+        p = self.pipeline
+        swapped_model = await p.models.poll()
+        if swapped_model:
+            self.metrics.set_model(p.models.current.ranker.version)
+        directory = self.ann_dir()
+        sig = artifact_signature(directory) if directory is not None else None
+        swapped_index = False
+        if sig != p.index.source:
+            if sig is None:
+                p.index.swap(None, None)
+            else:
+                assert directory is not None
+                try:
+                    vec = await asyncio.to_thread(ItemVectors.load, directory, directory.name, ANNConfig())
+                except (OSError, ValueError, RuntimeError) as err:
+                    log.error("ANN artifacts in %s refused: %s", directory, err)
+                    vec = p.index.current
+                p.index.swap(vec, sig)
+            swapped_index = True
+            self.metrics.index_items.set(len(p.index.current) if p.index.current else 0)
+        return {"model_version": p.models.current.ranker.version, "model_swapped": swapped_model,
+                "index_items": len(p.index.current) if p.index.current else 0, "index_swapped": swapped_index}
+
+    async def _every(self, period: float, fn, what: str) -> None:  # type: ignore[no-untyped-def]
+        while True:
+            try:
+                await fn()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # a background failure must never stop the loop
+                log.warning("%s failed: %s", what, err)
+            await asyncio.sleep(period)
+
+    async def start(self) -> None:
+        s = self.settings
+        try:
+            await self.reload()
+        except Exception as err:
+            log.warning("initial model/index load failed: %s", err)
+        self._tasks = [
+            asyncio.create_task(self._every(s.serving_reload_interval_s, self.reload, "reload")),
+            asyncio.create_task(self._every(s.serving_trending_refresh_s, self._refresh_trending, "trending cache")),
+            asyncio.create_task(self.pipeline.impressions.run()),
+            asyncio.create_task(self._every(0.1, self._refresh_items, "item feature refresh")),
+        ]
+
+    async def _refresh_items(self) -> None:
+        if self.pipeline.breaker.allow():
+            await self.pipeline.fetcher.refresh_oldest(datetime.now(timezone.utc))
+
+    async def _refresh_trending(self) -> None:
+        if self.pipeline.breaker.allow():
+            await self.pipeline.trending.refresh(self.reader.read)
+
     async def close(self) -> None:
+        for _ in range(30):  # give queued impressions a moment to go out
+            if not len(self.pipeline.impressions) or not self._tasks:
+                break
+            await asyncio.sleep(0.1)
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
         if self._producer is not None:
             try:
                 await self._producer.stop()

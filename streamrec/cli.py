@@ -61,8 +61,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from serving.main import create_app
 
+    from streamrec.services import port_open
+
     s = _settings()
-    uvicorn.run(create_app(s), host=args.host or s.api_host, port=args.port or s.api_port, log_level="warning")
+    host, port = args.host or s.api_host, args.port or s.api_port
+    if port_open(port, "127.0.0.1" if host in ("0.0.0.0", "") else host):
+        raise UserError(f"port {port} is already in use: stop what runs there, or pick another with --port or STREAMREC_API_PORT")
+    uvicorn.run(create_app(s), host=host, port=port, log_level="warning")
     return 0
 
 
@@ -102,6 +107,73 @@ def cmd_state(args: argparse.Namespace) -> int:
     else:
         print(json.dumps(asyncio.run(stats(s, args.namespace)), indent=2, sort_keys=True))
     return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from streamrec.replay import parse_when, replay, swap
+
+    s = _settings()
+    if args.swap:
+        if args.into or args.from_ or args.until:
+            raise UserError("--swap NAMESPACE takes no other option: build with --from/--into first, then swap")
+        prev, last = asyncio.run(swap(s, args.swap))
+        print(f"live namespace: {args.swap} (was {prev or s.namespace}); caught up {last.records} records")
+        return 0
+    if not args.into or not args.from_:
+        raise UserError("use `streamrec replay --from earliest|ISO8601 [--until ISO8601] --into NAMESPACE` "
+                        "or `streamrec replay --swap NAMESPACE`")
+    start = None if args.from_ == "earliest" else parse_when(args.from_)
+    until = parse_when(args.until) if args.until else None
+    res = asyncio.run(replay(s, args.into, start, until))
+    print(f"replayed {res.records} records ({res.applied} applied) into {res.namespace} in {res.seconds:.1f}s")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.which == "train":
+        from offline.train_cli import bench_train_command
+
+        return bench_train_command(_settings(), args.source, Path(args.json) if args.json else None)
+    if args.which == "serve":
+        from bench.serve import main as bench_serve
+
+        return bench_serve(args.json, args.clients, args.duration, args.items)
+    if args.which == "ingest":
+        from bench.ingest import run_ingest_bench as run
+    else:
+        from bench.freshness import run_freshness_bench as run  # type: ignore[assignment]
+    result = run(_settings(), args)
+    text = json.dumps(result, indent=2, sort_keys=True)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+        print(f"wrote {args.json}")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from offline.train_cli import train_command
+
+    return train_command(_settings(), args.source, args.since, args.until, args.every, args.min_new_labels)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from offline.train_cli import models_command
+
+    return models_command(_settings(), args.action, args.version)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from offline.train_cli import eval_command
+
+    return eval_command(args.dataset, Path(args.json) if args.json else None)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from offline.train_cli import generate_command
+
+    return generate_command(Path(args.out), args.events, args.users, args.items, args.seed)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -176,10 +248,61 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("namespace", nargs="?", help="Redis key namespace (default: the live one)")
     st.set_defaults(fn=cmd_state)
 
+    rp = sub.add_parser("replay", help="rebuild state from the retained topics into a namespace, or swap it live")
+    rp.add_argument("--from", dest="from_", metavar="earliest|ISO8601", help="where to start (record time)")
+    rp.add_argument("--until", metavar="ISO8601", help="stop at records appended after this time")
+    rp.add_argument("--into", metavar="NAMESPACE", help="Redis key namespace to build (should be empty)")
+    rp.add_argument("--swap", metavar="NAMESPACE", help="catch NAMESPACE up and make it live atomically")
+    rp.set_defaults(fn=cmd_replay)
+
+    bn = sub.add_parser("bench", help="benchmarks on their own broker + Redis; JSON out")
+    bn.add_argument("which", choices=["ingest", "freshness", "serve", "train"])
+    bn.add_argument("--source", default="movielens", help="train: movielens or a snapshot dir (`streamrec generate`)")
+    _add_serve_bench_args(bn)
+    bn.add_argument("--events", type=_positive_int, default=200_000, help="ingest: events to push through")
+    bn.add_argument("--probes", type=_positive_int, default=300, help="freshness: probe events")
+    bn.add_argument("--rate", type=_positive_float, default=1000.0, help="freshness: background events/s")
+    bn.add_argument("--json", metavar="PATH", help="write the JSON here (default: print it)")
+    bn.set_defaults(fn=cmd_bench)
+
+    tr = sub.add_parser("train", help="retrain retrieval + ranker, gate, publish to the registry, write a report")
+    tr.add_argument("--source", default="kafka", help="kafka (default), movielens, or a snapshot directory")
+    tr.add_argument("--since", help="event-time start (ISO 8601) of the data read from Kafka")
+    tr.add_argument("--until", help="event-time end (ISO 8601, exclusive)")
+    tr.add_argument("--every", help="run on a schedule, e.g. 1h (default STREAMREC_TRAIN_EVERY)")
+    tr.add_argument("--min-new-labels", type=_positive_int, help="also run after N new training examples")
+    tr.set_defaults(fn=cmd_train)
+
+    md = sub.add_parser("models", help="the model registry: list, promote VERSION, rollback")
+    md.add_argument("action", choices=["list", "promote", "rollback"])
+    md.add_argument("version", nargs="?")
+    md.set_defaults(fn=cmd_models)
+
+    ev = sub.add_parser("eval", help="offline evaluation (issue-5 protocol)")
+    ev.add_argument("what", choices=["offline"])
+    ev.add_argument("--dataset", default="ml-100k")
+    ev.add_argument("--json", metavar="PATH", help="write the JSON here")
+    ev.set_defaults(fn=cmd_eval)
+
+    gn = sub.add_parser("generate", help="a synthetic event log as a Parquet snapshot (for `train --source DIR`)")
+    gn.add_argument("--out", required=True, help="snapshot directory to write")
+    gn.add_argument("--events", type=_positive_int, default=1_000_000)
+    gn.add_argument("--users", type=_positive_int, default=5_000)
+    gn.add_argument("--items", type=_positive_int, default=20_000)
+    gn.add_argument("--seed", type=int, default=0)
+    gn.set_defaults(fn=cmd_generate)
+
     dm = sub.add_parser("demo", help="the whole loop on the embedded runtime, on MovieLens-100K")
     dm.add_argument("--limit", type=_positive_int, help="replay only the first N ratings")
     dm.set_defaults(fn=cmd_demo)
     return p
+
+
+def _add_serve_bench_args(bn: argparse.ArgumentParser) -> None:
+    """Options of `streamrec bench serve` (bench/serve.py)."""
+    bn.add_argument("--clients", type=_positive_int, default=8, help="serve: concurrent closed-loop clients")
+    bn.add_argument("--duration", type=_positive_float, default=20.0, help="serve: seconds of measured load")
+    bn.add_argument("--items", type=_positive_int, default=10_000, help="serve: catalogue size")
 
 
 def main(argv: list[str] | None = None) -> int:

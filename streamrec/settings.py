@@ -62,11 +62,14 @@ class Settings(BaseSettings):
     serving_max_candidates: int = Field(300, ge=1, le=5000, description="candidates scored per request")
     serving_history_seeds: int = Field(10, ge=0, le=200, description="recent history items used as neighbour seeds")
     serving_mmr_lambda: float = Field(0.7, ge=0.0, le=1.0)
+    serving_cold_start_lambda: float = Field(
+        0.3, ge=0.0, le=1.0, description="MMR lambda for unknown users and degraded answers: favour category spread"
+    )
     serving_max_k: int = Field(100, ge=1, le=100)
     serving_max_rank_items: int = Field(1000, ge=1, le=1000)
     serving_max_body_bytes: int = Field(256 * 1024, ge=1024)
     serving_item_feature_ttl_s: float = Field(
-        2.0, ge=0.0, le=300.0, description="item-side features are shared across requests this long (0 = off)"
+        10.0, ge=0.0, le=300.0, description="item-side features are shared across requests this long (0 = off)"
     )
     serving_registry_dir: Path | None = Field(None, description="model registry root (default <state_dir>/models)")
     serving_ann_dir: Path | None = Field(
@@ -79,7 +82,14 @@ class Settings(BaseSettings):
         SecretStr(""), description="HMAC key for paging cursors; empty = random per process (single replica)"
     )
     serving_cursor_max_served: int = Field(1000, ge=10, le=10_000)
+    serving_log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     serving_watermark_timeout_s: float = Field(5.0, ge=0.0, le=60.0)
+
+    # offline training (issue 5; docs in offline/train_pipeline.py)
+    train_every: str | None = Field(None, description="schedule for `streamrec train`, e.g. 1h, 30m, 1d (None = once)")
+    train_min_new_labels: int = Field(0, ge=0, description="also retrain after this many new training examples (0 = off)")
+    train_gate_margin: float = Field(0.0, ge=-1.0, le=1.0, description="promote only if ndcg@10 >= current + margin")
+    train_runs_dir: Path | None = Field(None, description="run logs, reports, snapshots (default <state_dir>/train_runs)")
 
     state_dir: Path = Path(".streamrec")
     dev_kafka_port: int = Field(9092, ge=1, le=65535)
@@ -111,6 +121,10 @@ class Settings(BaseSettings):
     @property
     def registry_dir(self) -> Path:
         return self.serving_registry_dir or self.state_dir / "models"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.train_runs_dir or self.state_dir / "train_runs"
 
     @property
     def auth_enabled(self) -> bool:

@@ -1,23 +1,41 @@
 """Turn one consumed batch of raw records into guarded writes and dead letters (pure).
 
 This is the whole per-batch logic of the worker, shared by the Faust agent, the
-replay command and tests, so that live processing and rebuilds cannot diverge.
+replay command and tests, so that live processing and rebuilds cannot diverge:
+
+    dec = decode_records(records, now, topic)
+    reads = context_reads(dec, cfg, meta)            # one round trip (streams.pipeline)
+    ctx = build_context(dec, reads, results, meta)
+    plan = plan_decoded(dec, cfg, ctx)               # every event's writes, in order
+    (+ the label closes of ``plan.due``, streams.label_flow)
+
+Per valid event the guarded writes are: core state (streams.online_state), the
+70 online features (streams.features), the label buffers (streams.label_flow)
+and, for events not applied before, the incremental embeddings
+(streams.vector_plan).  Without a context (``plan_batch(records, now, topic)``)
+the plan is what an empty store would need.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Sequence
+from types import MappingProxyType
+from typing import Any, Mapping, Sequence, Union
 
 from schemas.codec import Rejection, decode
-from schemas.events import Event
+from schemas.events import Event, Impression
 from streams import keys
+from streams.embeddings import VectorMeta, decode_f32
+from streams.features.categories import batch_contexts, context_reads_for_batch
+from streams.features.config import FeatureConfig
+from streams.features.registry import all_writes
+from streams.label_flow import LabelFlowConfig, due, event_writes, watermark, watermark_reads, watermark_writes
 from streams.online_state import StateConfig, state_writes
-from streams.store import Guarded
-from streams.writes import Write, hincrby
-
-WritesFn = Callable[[Event], list[Write]]
+from streams.store import Guarded, Read
+from streams.vector_plan import VectorConfig, VectorPlanner, meta_read, parse_meta, vector_reads
+from streams.writes import hincrby
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +45,40 @@ class Record:
     partition: int
     offset: int
     value: bytes
+    topic: str = ""  # "" = the events topic
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    state: StateConfig = StateConfig()
+    features: FeatureConfig = FeatureConfig()
+    labels: LabelFlowConfig = LabelFlowConfig()
+    vectors: VectorConfig = VectorConfig()
+
+
+@dataclass(frozen=True)
+class Decoded:
+    items: tuple[tuple[Record, Union[Event, Rejection]], ...]
+    watermark: dict[int, int]  # events-topic partition -> next offset
+    topic: str = ""  # the events topic (records with topic "" belong to it)
+
+    @property
+    def events(self) -> list[Event]:
+        return [x for _, x in self.items if not isinstance(x, Rejection)]
+
+
+@dataclass(frozen=True)
+class BatchContext:
+    """What the plan needs from the store, read in one round trip at batch start."""
+
+    category_reads: tuple[Read, ...] = ()
+    category_results: tuple[Any, ...] = ()
+    applied: frozenset[str] = frozenset()  # event ids whose dedupe mark exists
+    meta: VectorMeta | None = None
+    item_vectors: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    user_accs: Mapping[str, bytes | None] = field(default_factory=lambda: MappingProxyType({}))
+    label_wm: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    open_impressions: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -34,36 +86,107 @@ class BatchPlan:
     guarded: tuple[Guarded, ...]
     rejected: tuple[tuple[Record, Rejection], ...]
     watermark: dict[int, int] = field(default_factory=dict)
-    events: tuple[Event, ...] = ()
+    events: tuple[Event, ...] = ()  # valid events not applied before, in order
+    due: tuple[str, ...] = ()  # impressions (label_flow.open_member) whose window closes now
 
 
 def dead_letter_guard(topic: str, rec: Record) -> Guarded:
     """Counts a dead letter once, however often the record is re-delivered."""
-    return Guarded(f"dlq:{topic}:{rec.partition}:{rec.offset}", (hincrby(keys.STATS, "dead_letters"),))
+    return Guarded(f"dlq:{rec.topic or topic}:{rec.partition}:{rec.offset}", (hincrby(keys.STATS, "dead_letters"),))
 
 
-def plan_batch(
-    records: Sequence[Record],
-    now: datetime,
-    topic: str,
-    cfg: StateConfig = StateConfig(),
-    extra_writes: WritesFn | None = None,
-) -> BatchPlan:
-    guarded: list[Guarded] = []
-    rejected: list[tuple[Record, Rejection]] = []
-    events: list[Event] = []
+def decode_records(records: Sequence[Record], now: datetime, topic: str = "") -> Decoded:
+    items: list[tuple[Record, Union[Event, Rejection]]] = []
     wm: dict[int, int] = {}
     for rec in records:
-        if wm.get(rec.partition, -1) < rec.offset + 1:
+        if rec.topic in ("", topic) and wm.get(rec.partition, -1) < rec.offset + 1:
             wm[rec.partition] = rec.offset + 1
-        result = decode(rec.value, now)
-        if isinstance(result, Rejection):
-            rejected.append((rec, result))
-            guarded.append(dead_letter_guard(topic, rec))
+        items.append((rec, decode(rec.value, now)))
+    return Decoded(tuple(items), wm, topic)
+
+
+def context_reads(dec: Decoded, cfg: PlanConfig, meta: VectorMeta | None) -> list[Read]:
+    events = dec.events
+    out = context_reads_for_batch(events)
+    out += [Read("get", keys.dedupe(eid)) for eid in dict.fromkeys(e.event_id for e in events)]
+    out += watermark_reads(cfg.labels) + [meta_read()]
+    if cfg.vectors.enabled:
+        out += vector_reads(events, meta)
+    return list(dict.fromkeys(out))
+
+
+def build_context(dec: Decoded, reads: Sequence[Read], results: Sequence[Any],
+                  meta: VectorMeta | None) -> BatchContext:
+    got = dict(zip(reads, results))
+    events = dec.events
+    cat_reads = tuple(context_reads_for_batch(events))
+    applied = frozenset(e.event_id for e in events if got.get(Read("get", keys.dedupe(e.event_id))) is not None)
+    wm_raw = got.get(Read("hgetall", keys.LABEL_WM)) or {}
+    open_ = next((v for r, v in got.items() if r.op == "zrange" and r.key == keys.LABEL_OPEN), None) or []
+    item_vecs: dict[str, Any] = {}
+    user_accs: dict[str, bytes | None] = {}
+    if meta is not None:
+        prefix_i = keys.trained_item_vector(meta.version, "")
+        for r, v in got.items():
+            if r.op == "get" and r.key.startswith(prefix_i):
+                item_vecs[r.key[len(prefix_i):]] = decode_f32(v, meta.dim)
+        for e in events:
+            r = Read("get", keys.user_vector_acc(meta.version, getattr(e, "user_id", "")))
+            if r in got:
+                user_accs[e.user_id] = got[r]  # type: ignore[union-attr]
+    return BatchContext(cat_reads, tuple(got.get(r) for r in cat_reads), applied, meta,
+                        MappingProxyType(item_vecs), MappingProxyType(user_accs),
+                        MappingProxyType(dict(wm_raw)),
+                        tuple((m, float(s)) for m, s in open_))
+
+
+def meta_of(reads: Sequence[Read], results: Sequence[Any]) -> VectorMeta | None:
+    for r, v in zip(reads, results):
+        if r == meta_read():
+            return parse_meta(v)
+    return None
+
+
+def plan_decoded(dec: Decoded, cfg: PlanConfig = PlanConfig(), ctx: BatchContext = BatchContext()) -> BatchPlan:
+    events = dec.events
+    cats = iter(batch_contexts(events, ctx.category_reads, ctx.category_results))
+    planner = (VectorPlanner(ctx.meta, dict(ctx.item_vectors), dict(ctx.user_accs), cfg.features, cfg.vectors)
+               if ctx.meta is not None and cfg.vectors.enabled else None)
+    guarded: list[Guarded] = []
+    rejected: list[tuple[Record, Rejection]] = []
+    new: list[Event] = []
+    seen: set[str] = set(ctx.applied)
+    max_ts: dict[int, float] = {}  # events-topic partition -> max event time of new events
+    last_new = -1
+    for rec, x in dec.items:
+        if isinstance(x, Rejection):
+            rejected.append((rec, x))
+            guarded.append(dead_letter_guard(dec.topic, rec))
             continue
-        writes = state_writes(result, cfg)
-        if extra_writes is not None:
-            writes = writes + extra_writes(result)
-        guarded.append(Guarded(result.event_id, tuple(writes)))
-        events.append(result)
-    return BatchPlan(tuple(guarded), tuple(rejected), wm, tuple(events))
+        writes = state_writes(x, cfg.state) + all_writes(x, cfg.features, next(cats)) + event_writes(x, cfg.labels)
+        if x.event_id not in seen:
+            seen.add(x.event_id)
+            new.append(x)
+            last_new = len(guarded)
+            if rec.topic in ("", dec.topic):
+                ts = x.ts.timestamp()
+                if ts > max_ts.get(rec.partition, -math.inf):
+                    max_ts[rec.partition] = ts
+            if planner is not None:
+                writes += planner.writes(x)
+        guarded.append(Guarded(x.event_id, tuple(writes)))
+    if max_ts:
+        # the labels' event-time watermark rides with the last new event (atomic with it)
+        g = guarded[last_new]
+        guarded[last_new] = Guarded(g.dedupe_id, g.writes + tuple(watermark_writes(max_ts)))
+    wm = watermark(dict(ctx.label_wm), max_ts, cfg.labels)
+    due_: list[str] = []
+    if wm is not None:
+        due_ = due(ctx.open_impressions, [e for e in new if isinstance(e, Impression)], wm, cfg.labels)
+    return BatchPlan(tuple(guarded), tuple(rejected), dec.watermark, tuple(new), tuple(due_))
+
+
+def plan_batch(records: Sequence[Record], now: datetime, topic: str, cfg: PlanConfig = PlanConfig(),
+               ctx: BatchContext = BatchContext()) -> BatchPlan:
+    """Decode and plan in one step (no label closes; see streams.pipeline for the full path)."""
+    return plan_decoded(decode_records(records, now, topic), cfg, ctx)

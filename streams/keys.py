@@ -38,6 +38,7 @@ TRENDING = "trending"
 FRESH = "fresh"
 STATS = "stats"
 WATERMARK = "watermark"
+CLOCK = "clock"  # event-time clock of the stream: newest event time applied
 LIVE_POINTER = "streamrec:live"  # un-namespaced: names the live namespace
 
 GLOBAL_PREFIX = "streamrec:"  # logical keys starting with this are shared by every namespace

@@ -7,8 +7,15 @@ State (all written atomically with the batch, so it survives SIGKILL):
   ``buffer_s`` seconds of that user's event time;
 * an impression stores its event in ``lbl:imp:{u}:{req}`` and enters
   ``lbl:open`` with score ``closes_at + lateness``;
-* the watermark is the max event time seen (``lbl:wm`` ``max_ts``, ``hmax``).
-  When it passes an open impression's score, the impression is joined with the
+* the watermark W is event time: ``lbl:wm`` holds, per events-topic partition,
+  the max event time seen in it (``p<n>`` fields, ``hmax``), and W is the
+  *minimum* over all ``partitions`` of those maxima (undefined until every
+  partition has been seen).  Each partition is in event-time order (one user's
+  events share one), so once W passes T + window every interaction that can be
+  attributed to an impression at T has been processed, however the worker or a
+  replay interleaves the partitions: labels do not depend on processing order.
+  An idle partition holds W back (as in Flink without idleness detection).
+  When W passes an open impression's score, the impression is joined with the
   buffered interactions of its user (``streams.labels.join``: the one label
   rule), its rows are emitted, ``labels:counts`` is incremented and its state is
   deleted, all guarded by ``close:{u}:{req}`` so a re-delivered batch never
@@ -46,6 +53,7 @@ class LabelFlowConfig:
     lateness_s: float = 600.0
     buffer_s: float = 7200.0
     close_max: int = 2000
+    partitions: int = 1  # events-topic partitions that make up the watermark
 
 
 def buffer_member(e: InteractionEvent) -> str:
@@ -87,12 +95,23 @@ def event_writes(event: Event, cfg: LabelFlowConfig) -> list[Write]:
 
 
 def watermark_reads(cfg: LabelFlowConfig) -> list[Read]:
-    return [Read("hmget", keys.LABEL_WM, ("max_ts",)),
-            Read("zrange", keys.LABEL_OPEN, (0, cfg.close_max - 1))]
+    return [Read("hgetall", keys.LABEL_WM), Read("zrange", keys.LABEL_OPEN, (0, cfg.close_max - 1))]
 
 
-def watermark_write(max_ts: float) -> Write:
-    return hmax(keys.LABEL_WM, "max_ts", max_ts)
+def watermark_writes(max_by_partition: dict[int, float]) -> list[Write]:
+    return [hmax(keys.LABEL_WM, f"p{p}", ts) for p, ts in sorted(max_by_partition.items())]
+
+
+def watermark(stored: dict[str, str] | None, batch: dict[int, float], cfg: LabelFlowConfig) -> float | None:
+    """min over partitions of the max event time seen; None until all have been seen."""
+    out: float | None = None
+    for p in range(cfg.partitions):
+        vals = [float(v) for v in ((stored or {}).get(f"p{p}"), batch.get(p)) if v is not None]
+        if not vals:
+            return None
+        m = max(vals)
+        out = m if out is None or m < out else out
+    return out
 
 
 def due(open_: Iterable[tuple[str, float]], batch_impressions: Sequence[Impression], watermark: float,

@@ -18,7 +18,7 @@ import orjson
 
 from schemas.events import Event, Impression, ItemMeta, Rate, UserMeta, View
 from streams import keys
-from streams.writes import Write, hincrby, hset, zlogadd, zmax, ztrim
+from streams.writes import Write, hincrby, hmax, hset, zlogadd, zmax, ztrim
 
 INTERACTION_WEIGHT: dict[str, float] = {
     "view": 0.5,
@@ -57,6 +57,10 @@ def decayed(score_log2: float, now_s: float, half_life_s: float) -> float:
 
 def state_writes(event: Event, cfg: StateConfig = StateConfig()) -> list[Write]:
     ts = event.ts.timestamp()
+    return [hmax(keys.CLOCK, "max_event_ts", ts), *_writes(event, ts, cfg)]
+
+
+def _writes(event: Event, ts: float, cfg: StateConfig) -> list[Write]:
     if isinstance(event, ItemMeta):
         created = event.created_at.timestamp() if event.created_at else ts
         return [

@@ -1,26 +1,39 @@
-"""Apply one consumed batch: plan (pure), dead-letter the rejects, then one atomic store call.
+"""Apply one consumed batch: plan (streams.pipeline), dead-letter the rejects, emit the
+training rows, then one atomic store call.
 
 The caller acknowledges the batch's offsets only after ``process`` returns, so a
 crash anywhere re-delivers the batch, and the store's dedupe marks make the
-re-delivery a no-op for everything already applied.
+re-delivery a no-op for everything already applied.  Dead letters and training
+rows are delivered *before* the apply: a crash between the two re-emits them
+(at-least-once on those topics; rows carry a ``row_id`` for consumers to drop
+repeats), never loses them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Awaitable, Callable, Sequence
 
 from schemas.codec import dead_letter
-from streams.batch import Record, plan_batch
-from streams.online_state import StateConfig
+from schemas.events import View
+from streams.batch import PlanConfig, Record
+from streams.dwell import DwellSketch
+from streams.label_flow import row_json
+from streams.pipeline import FullPlan, Planner
 from streams.store import Store, StoreUnavailable
 
 log = logging.getLogger("streamrec.worker")
 
-DeadLetterSink = Callable[[bytes, bytes | None], Awaitable[None]]
+Sink = Callable[[bytes, bytes | None], Awaitable[None]]
+DeadLetterSink = Sink
+
+
+async def _discard(value: bytes, key: bytes | None) -> None:
+    return None
 
 
 @dataclass
@@ -31,39 +44,65 @@ class Counters:
     duplicates: int = 0
     dead_letters: int = 0
     store_retries: int = 0
+    training_rows: int = 0
+    label_closes: int = 0
+    round_trips: int = 0
+    busy_s: float = 0.0
 
 
 @dataclass
 class BatchProcessor:
     store: Store
-    dead_letter_sink: DeadLetterSink
+    dead_letter_sink: Sink
     clock: Callable[[], datetime]
     topic: str
-    cfg: StateConfig = StateConfig()
+    cfg: PlanConfig = field(default_factory=PlanConfig)
+    training_sink: Sink = _discard
     counters: Counters = field(default_factory=Counters)
+    dwell: DwellSketch = field(default_factory=DwellSketch)
     max_backoff_s: float = 5.0
+    planner: Planner | None = None
 
-    async def process(self, records: Sequence[Record]) -> None:
+    def __post_init__(self) -> None:
+        if self.planner is None:
+            self.planner = Planner(self.cfg, self.topic)
+
+    async def process(self, records: Sequence[Record]) -> FullPlan | None:
         if not records:
-            return
+            return None
+        t0 = time.perf_counter()
         now = self.clock()
-        plan = plan_batch(records, now, self.topic, self.cfg)
+        assert self.planner is not None
+        plan = await self._retry(lambda: self.planner.plan(self.store, records, now), len(records))  # type: ignore[union-attr]
         for rec, rej in plan.rejected:
-            await self.dead_letter_sink(dead_letter(rej, f"{self.topic}/{rec.partition}/{rec.offset}", now), None)
-        backoff = 0.1
-        while True:
-            try:
-                res = await self.store.apply(plan.guarded, plan.watermark)
-                break
-            except (StoreUnavailable, asyncio.TimeoutError) as err:
-                # Never drop a batch: hold the offsets and retry until the store is back.
-                self.counters.store_retries += 1
-                log.warning("store unavailable (%s); retrying batch of %d in %.1fs", err, len(records), backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff_s)
+            src = f"{rec.topic or self.topic}/{rec.partition}/{rec.offset}"
+            await self.dead_letter_sink(dead_letter(rej, src, now), None)
+        for row in plan.rows:
+            await self.training_sink(row_json(row), row.group_id.encode())
+        res = await self._retry(lambda: self.store.apply(plan.guarded, plan.watermark), len(records))
+        for e in plan.events:
+            if isinstance(e, View):
+                self.dwell.update(e.dwell_ms)
         c = self.counters
         c.batches += 1
         c.records += len(records)
         c.dead_letters += len(plan.rejected)
-        c.applied += res.applied - len(plan.rejected)
+        c.applied += res.applied - len(plan.rejected) - plan.closes
         c.duplicates += res.duplicates
+        c.training_rows += len(plan.rows)
+        c.label_closes += plan.closes
+        c.round_trips += plan.round_trips
+        c.busy_s += time.perf_counter() - t0
+        return plan
+
+    async def _retry(self, fn, n: int):  # type: ignore[no-untyped-def]
+        backoff = 0.1
+        while True:
+            try:
+                return await fn()
+            except (StoreUnavailable, asyncio.TimeoutError) as err:
+                # Never drop a batch: hold the offsets and retry until the store is back.
+                self.counters.store_retries += 1
+                log.warning("store unavailable (%s); retrying batch of %d in %.1fs", err, n, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)

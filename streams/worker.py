@@ -1,4 +1,8 @@
-"""The Faust worker: events topic -> validate + dedupe -> online state in Redis.
+"""The Faust worker: events + impressions topics -> validate + dedupe -> online state in Redis.
+
+Every batch runs streams.pipeline (features, labels, embeddings) and is applied
+in one Lua call; closed impression windows go to the training topic; the river
+dwell sketch is reported every 10 s in the log and in ``metrics:{worker}``.
 
 Batches come from ``take_events``, which acknowledges offsets only after the
 batch has been handed back, i.e. after ``BatchProcessor.process`` has applied
@@ -14,10 +18,17 @@ from datetime import datetime, timezone
 import faust
 import redis.asyncio as aioredis
 
-from streams.batch import Record
+from streams import keys
+from streams.batch import PlanConfig, Record
+from streams.features.config import FeatureConfig
+from streams.label_flow import LabelFlowConfig
+from streams.labels import LabelConfig
 from streams.online_state import StateConfig
 from streams.processor import BatchProcessor
+from streams.store import Guarded
 from streams.store_redis import RedisStore
+from streams.vector_plan import VectorConfig
+from streams.writes import hset
 from streamrec.settings import Settings
 
 log = logging.getLogger("streamrec.worker")
@@ -25,6 +36,28 @@ log = logging.getLogger("streamrec.worker")
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def plan_config(s: Settings) -> PlanConfig:
+    """The one place settings become the pure plan's configuration (worker and replay)."""
+    return PlanConfig(
+        state=StateConfig(trending_half_life_s=s.trending_half_life_s),
+        features=FeatureConfig(),
+        labels=LabelFlowConfig(LabelConfig(window_s=s.label_window_s), s.label_lateness_s,
+                               s.label_buffer_s, s.label_close_max, s.topic_partitions),
+        vectors=VectorConfig(half_life_s=s.vector_half_life_s),
+    )
+
+
+def metrics_writes(p: BatchProcessor, worker: str) -> Guarded:
+    """Process-local metrics (not part of the state digest)."""
+    c, d = p.counters, p.dwell.get()
+    fields = {"records": c.records, "applied": c.applied, "duplicates": c.duplicates,
+              "dead_letters": c.dead_letters, "training_rows": c.training_rows, "batches": c.batches,
+              "dwell_n": d.n, "dwell_mean_ms": d.mean_ms, "dwell_std_ms": d.std_ms}
+    fields.update({f"dwell_p{int(q * 100)}_ms": v for q, v in d.quantiles})
+    key = keys.worker_metrics(worker)
+    return Guarded(None, tuple(hset(key, k, repr(v) if isinstance(v, float) else str(v)) for k, v in fields.items()))
 
 
 def build_app(s: Settings) -> faust.App:
@@ -50,21 +83,27 @@ def build_app(s: Settings) -> faust.App:
         consumer_group_instance_id=s.worker_instance,
         datadir=str(s.state_dir / "faust"),
     )
-    events = app.topic(s.topic_events, value_serializer="raw", key_serializer="raw", partitions=s.topic_partitions)
+    events = app.topic(s.topic_events, s.topic_impressions, value_serializer="raw", key_serializer="raw",
+                       partitions=s.topic_partitions)
     dlq = app.topic(s.topic_dlq, value_serializer="raw", key_serializer="raw", partitions=s.topic_partitions)
+    training = app.topic(s.topic_training, value_serializer="raw", key_serializer="raw",
+                         partitions=s.topic_partitions)
     state: dict[str, BatchProcessor] = {}
 
     async def send_dead_letter(value: bytes, key: bytes | None) -> None:
         fut = await dlq.send(key=key, value=value)
         await fut  # delivered before the batch's offsets can be acknowledged
 
+    async def send_training_row(value: bytes, key: bytes | None) -> None:
+        await (await training.send(key=key, value=value))
+
     async def processor() -> BatchProcessor:
         if "p" not in state:
             client = aioredis.Redis.from_url(s.redis_url, socket_timeout=10, socket_connect_timeout=5)
             store = RedisStore(client, s.namespace, s.dedupe_ttl_s, follow_live=True)
             state["p"] = BatchProcessor(
-                store, send_dead_letter, utcnow, s.topic_events,
-                StateConfig(trending_half_life_s=s.trending_half_life_s),
+                store, send_dead_letter, utcnow, s.topic_events, plan_config(s),
+                training_sink=send_training_row,
             )
         return state["p"]
 
@@ -72,17 +111,25 @@ def build_app(s: Settings) -> faust.App:
     async def ingest(stream: faust.StreamT[bytes]) -> None:
         proc = await processor()
         async for batch in stream.take_events(s.worker_batch, within=s.worker_batch_ms / 1000):
-            records = [Record(e.message.partition, e.message.offset, e.value or b"") for e in batch]
+            records = [Record(e.message.partition, e.message.offset, e.value or b"",
+                              "" if e.message.topic == s.topic_events else e.message.topic) for e in batch]
             await proc.process(records)
 
     @app.timer(interval=10.0)
     async def report() -> None:
         if "p" in state:
-            c = state["p"].counters
+            p = state["p"]
+            c, d = p.counters, p.dwell.get()
             log.info(
-                "processed records=%d applied=%d duplicates=%d dead_letters=%d batches=%d",
-                c.records, c.applied, c.duplicates, c.dead_letters, c.batches,
+                "processed records=%d applied=%d duplicates=%d dead_letters=%d batches=%d training_rows=%d "
+                "dwell n=%d mean=%.0fms quantiles=%s",
+                c.records, c.applied, c.duplicates, c.dead_letters, c.batches, c.training_rows,
+                d.n, d.mean_ms, {q: round(v) for q, v in d.quantiles if v == v},
             )
+            try:
+                await p.store.apply([metrics_writes(p, s.worker_instance)])
+            except Exception as err:  # metrics are best effort
+                log.warning("metrics write failed: %s", err)
 
     return app
 

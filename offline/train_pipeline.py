@@ -1,0 +1,179 @@
+"""One training run: snapshot -> retrieval (selected) -> FAISS + vectors -> LambdaRank -> gate -> registry -> report.
+
+Pure of I/O except through its parameters: the snapshot directory, the registry,
+the run directory, an optional Redis client for the vectors, and ``now``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from offline import publish_vectors
+from offline.artifacts import MODEL_FILE, unit, write_artifacts
+from offline.dataset import load_training_data
+from offline.ranker_data import RankerData, RankerDataConfig, build_ranker_data
+from offline.ranker_train import LambdaRankParams, TrainedRanker, ndcg_report, train_lambdarank
+from offline.registry import GateDecision, ModelMeta, ModelRegistry, RegistryError, load_ranker, publish_and_gate
+from offline.report import ReportInput, write_report
+from offline.retrieval import RetrievalConfig, fit_final, select
+from offline.snapshot import Snapshot
+
+STAGES = ("load", "retrieval selection", "retrieval final fit", "ranker data", "ranker", "gate + registry",
+          "vectors", "report")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    retrieval: RetrievalConfig = RetrievalConfig()
+    ranker_data: RankerDataConfig = RankerDataConfig()
+    ranker: LambdaRankParams = LambdaRankParams(num_threads=1, num_boost_round=300, early_stopping_rounds=30,
+                                               num_leaves=15, min_data_in_leaf=50, feature_fraction=0.8)
+    gate_margin: float = 0.0
+    min_rating: int = 3
+    namespace: str = "sr"  # Redis namespace of the user vectors
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    version: str
+    promoted: bool
+    gate_reason: str
+    metrics: dict[str, float]
+    retrieval_model: str
+    retrieval_reason: str
+    report_path: Path
+    log_path: Path
+    seconds: float
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    vectors_published: int = 0
+
+    def summary(self) -> str:
+        state = "promoted" if self.promoted else "NOT promoted"
+        return (f"model {self.version} {state} ({self.gate_reason}); ndcg@5/10/20 = "
+                f"{self.metrics['ndcg@5']:.4f}/{self.metrics['ndcg@10']:.4f}/{self.metrics['ndcg@20']:.4f}; "
+                f"retrieval {self.retrieval_model}; {self.seconds:.1f}s; report {self.report_path}")
+
+
+def _run_logger(path: Path) -> logging.Logger:
+    logger = logging.getLogger(f"streamrec.train.{path.parent.name}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    logger.handlers = [handler]
+    return logger
+
+
+def _current_on_valid(registry: ModelRegistry, rd: RankerData, tr: TrainedRanker) -> dict[str, float] | None:
+    """The current model scored on the candidate's validation groups (None if it cannot be)."""
+    cur = registry.current()
+    if cur is None:
+        return None
+    try:
+        ranker = load_ranker(registry, cur)
+    except (RegistryError, OSError, ValueError):
+        return None
+    where = {n: k for k, n in enumerate(rd.feature_names)}
+    if any(n not in where for n in ranker.feature_names):
+        return None
+    va = tr.valid_rows
+    X = rd.X[va][:, [where[n] for n in ranker.feature_names]].astype(np.float64)
+    return ndcg_report(ranker.score(X), rd.y[va], rd.group_ids[va])
+
+
+def train_once(snap: Snapshot, registry: ModelRegistry, run_dir: Path, now: datetime, cfg: TrainConfig = TrainConfig(),
+               redis_client: Any = None, progress: bool = True) -> TrainResult:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_path = run_dir / "train.log"
+    logger = _run_logger(log_path)
+
+    def log(msg: str) -> None:
+        logger.info(msg)
+        if progress:
+            tqdm.write(msg)
+
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    bar = tqdm(total=len(STAGES), desc="train", unit="stage", disable=not progress)
+
+    def stage(name: str, start: float) -> float:
+        timings[name] = round(time.perf_counter() - start, 2)
+        bar.update(1)
+        bar.set_postfix_str(name)
+        return time.perf_counter()
+
+    s = time.perf_counter()
+    log(f"snapshot {snap.directory}: {snap.n_events} events, {snap.n_examples} examples, "
+        f"{snap.data_start.isoformat()} .. {snap.data_end.isoformat()}")
+    data = load_training_data(snap, cfg.min_rating)
+    log(f"data: {len(data.user_ids)} users, {len(data.item_ids)} items, {len(data.positives)} positive pairs")
+    s = stage("load", s)
+    sel = select(data, cfg.retrieval, log=log)
+    log(f"retrieval selected: {sel.reason}")
+    s = stage("retrieval selection", s)
+    final = fit_final(sel.name, data, cfg.retrieval)
+    s = stage("retrieval final fit", s)
+    rd = build_ranker_data(snap, data, sel.fit_model, sel.cut_time, cfg.ranker_data, progress=progress)
+    log(f"ranker data: {rd.X.shape[0]} rows, {rd.n_impression_groups} impression groups, "
+        f"{rd.n_backfill_groups} backfilled groups (point-in-time features), {len(rd.feature_names)} features")
+    s = stage("ranker data", s)
+    tr = train_lambdarank(rd.X, rd.y, rd.group_ids, rd.times, rd.feature_names, cfg.ranker)
+    va = tr.valid_rows
+    retrieval_order = ndcg_report(rd.X[va, rd.feature_names.index("retrieval_score")], rd.y[va], rd.group_ids[va])
+    log(f"ranker: best round {tr.best_iteration}, validation {tr.metrics}, retrieval order {retrieval_order}, "
+        f"{tr.n_train_groups} train / {tr.n_valid_groups} validation groups (split at t={tr.split_time:.0f})")
+    s = stage("ranker", s)
+    current = _current_on_valid(registry, rd, tr)
+    files = write_artifacts(run_dir / "artifacts", tr.model_text(), final, data.item_ids, data.user_ids)
+    metrics = {**tr.metrics, **{f"retrieval_{k}": v for k, v in sel.scores[sel.name].items() if k != "fit_seconds"}}
+    meta = ModelMeta(
+        metrics=metrics, feature_names=rd.feature_names, data_start=data.data_start, data_end=data.data_end,
+        trained_at=now, training_seconds=round(time.perf_counter() - t0, 2), model_file=MODEL_FILE,
+        notes={"retrieval_model": sel.name, "retrieval_selection": sel.reason, "run_dir": str(run_dir),
+               "groups": f"{rd.n_impression_groups} impression + {rd.n_backfill_groups} backfilled",
+               "vector_dim": str(final.item_vectors().shape[1])},
+    )
+    version, decision = publish_and_gate(registry, files, meta, now, cfg.gate_margin, current)
+    log(f"registry: published {version}; gate: {decision.reason}")
+    s = stage("gate + registry", s)
+    n_vec = _publish_vectors(redis_client, version, decision, final, data, cfg, log)
+    s = stage("vectors", s)
+    seconds = round(time.perf_counter() - t0, 2)
+    ranker_rows = {"candidate": tr.metrics, "retrieval order": retrieval_order}
+    if current is not None:
+        ranker_rows["current model"] = current
+    report = write_report(ReportInput(
+        title=f"streamrec training run {run_dir.name}",
+        summary={"version": version, "promoted": decision.promote, "gate": decision.reason,
+                 "retrieval model": sel.name, "why": sel.reason, "data range": f"{data.data_start} .. {data.data_end}",
+                 "groups": meta.notes["groups"], "seconds": seconds, "stage seconds": timings, "log": str(log_path)},
+        curves=tr.curves, best_iteration=tr.best_iteration, retrieval_scores=sel.scores, ranker_metrics=ranker_rows,
+        importance=tr.feature_importance["gain"],
+        valid_scores=np.asarray(tr.booster.predict(rd.X[va], num_iteration=tr.best_iteration)), valid_labels=rd.y[va],
+    ), run_dir)
+    stage("report", s)
+    bar.close()
+    log(f"report: {report}")
+    return TrainResult(version, decision.promote, decision.reason, metrics, sel.name, sel.reason, report, log_path,
+                       seconds, timings, n_vec)
+
+
+def _publish_vectors(client: Any, version: str, decision: GateDecision, model: Any, data: Any, cfg: TrainConfig,
+                     log: Any) -> int:
+    if client is None:
+        log("vectors: no Redis client given; not published (serving reads them from the registry version)")
+        return 0
+    items, users = unit(model.item_vectors()), unit(model.user_vectors())
+    n = publish_vectors.publish(client, version, cfg.namespace, data.item_ids, items, data.user_ids, users)
+    if decision.promote:
+        publish_vectors.activate(client, version, items.shape[1])
+    log(f"vectors: {n} published under version {version}" + ("; fold-in now uses it" if decision.promote else ""))
+    return n

@@ -1,0 +1,74 @@
+"""Degraded mode: a circuit breaker around Redis and a cached trending list to answer from.
+
+When Redis fails or a request's Redis work exceeds the latency budget, the
+breaker opens for ``cooldown_s``; requests answer 200 from the trending list
+cached in memory (refreshed in the background while Redis is healthy) with
+``"degraded": true`` and touch Redis not at all.  After the cooldown one
+request probes Redis again (half-open); success closes the breaker, so the
+service recovers by itself when Redis comes back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Sequence
+
+from streams import keys
+from streams.store import Read
+
+log = logging.getLogger("streamrec.serving.degrade")
+
+ReadFn = Callable[[Sequence[Read]], Awaitable[list[Any]]]
+
+
+@dataclass
+class Breaker:
+    cooldown_s: float = 1.0
+    open_until: float = 0.0
+    failures: int = 0
+    clock: Callable[[], float] = time.monotonic
+
+    def allow(self) -> bool:
+        return self.clock() >= self.open_until
+
+    def failure(self) -> None:
+        self.failures += 1
+        self.open_until = self.clock() + self.cooldown_s
+
+    def success(self) -> None:
+        if self.failures:
+            log.warning("Redis answers again; leaving degraded mode")
+        self.failures = 0
+        self.open_until = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class TrendingItem:
+    item_id: str
+    score: float  # stored (log2) trending score: order only
+    categories: tuple[str, ...]
+
+
+@dataclass
+class TrendingCache:
+    depth: int = 500
+    items: list[TrendingItem] = field(default_factory=list)
+    refreshed_at: float | None = None
+
+    async def refresh(self, read: ReadFn) -> None:
+        (top,) = await read([Read("zrevrange", keys.TRENDING, (0, self.depth - 1))])
+        metas = await read([Read("hmget", keys.item_meta(i), ("categories",)) for i, _ in top]) if top else []
+        out = []
+        for (item, score), meta in zip(top, metas):
+            cats: tuple[str, ...] = ()
+            if meta and meta[0]:
+                try:
+                    cats = tuple(str(c) for c in json.loads(meta[0]))
+                except ValueError:
+                    pass
+            out.append(TrendingItem(item, score, cats))
+        self.items = out
+        self.refreshed_at = time.time()

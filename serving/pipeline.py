@@ -1,0 +1,257 @@
+"""The recommendation pipeline: candidates -> features -> score -> MMR -> impression.
+
+No HTTP here (routes are thin) and no ranking math beyond calling the pure
+modules.  Every Redis round trip of a request must finish within ``serving_budget_ms``;
+a failure or an overrun opens the breaker and the request is answered from the
+cached trending list with ``degraded=True`` (see ``serving.degrade``).
+
+Unknown users (no history) get trending and fresh items, ordered by their
+retrieval score and diversified across categories by MMR; once their first
+events are applied (``min_watermark`` gives read-your-writes) they get the
+personal path: ANN over the user vector and neighbours of recent history, then
+the ranker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable, Sequence
+
+import numpy as np
+
+from serving import candidates as cands
+from serving.degrade import Breaker, TrendingCache
+from serving.feature_fetch import FeatureFetcher, Features
+from serving.impressions import ImpressionLogger, Pending
+from serving.item_index import IndexHolder
+from serving.metrics import Metrics
+from serving.mmr import ItemSimilarity, mmr
+from serving.ranker import FeatureMismatch, top_contributions
+from serving.scoring import ModelHolder, columns_matrix, matrix_for
+from streams import keys
+from streams.store import Read, StoreUnavailable
+from streamrec.settings import Settings
+
+COLD_START_VERSION = "cold-start-trending"
+DEGRADED_VERSION = "degraded-trending"
+ReadFn = Callable[[Sequence[Read]], Awaitable[list[Any]]]
+
+
+class OverBudget(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class RecRequest:
+    user_id: str
+    k: int
+    request_id: str
+    lam: float | None  # None: settings' default (cold start: serving_cold_start_lambda)
+    explain: bool = False
+    exclude: frozenset[str] = frozenset()
+    categories_in: frozenset[str] | None = None
+    categories_out: frozenset[str] = frozenset()
+
+
+@dataclass
+class Item:
+    item_id: str
+    score: float
+    source: str
+    explain: dict[str, Any] | None = None
+
+
+@dataclass
+class Result:
+    items: list[Item]
+    model_version: str
+    degraded: bool = False
+    cold_start: bool = False
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> ms
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    read: ReadFn
+    fetcher: FeatureFetcher
+    models: ModelHolder
+    index: IndexHolder
+    breaker: Breaker
+    trending: TrendingCache
+    impressions: ImpressionLogger
+    metrics: Metrics
+
+    async def _redis(self, coro: Awaitable[Any]) -> Any:
+        """One Redis round trip within ``serving_budget_ms`` (the budget is per round trip)."""
+        try:
+            return await asyncio.wait_for(coro, self.settings.serving_budget_ms / 1000.0)
+        except asyncio.TimeoutError as err:
+            raise OverBudget() from err
+
+    async def _bounded(self, reads: Sequence[Read]) -> list[Any]:
+        """The reader, with the Redis budget applied to the round trip (not to the Python work)."""
+        result: list[Any] = await self._redis(self.read(reads))
+        return result
+
+    def _stage(self, timings: dict[str, float], name: str, since: float) -> float:
+        now = time.perf_counter()
+        self.metrics.observe(name, now - since)
+        timings[name] = (now - since) * 1000.0
+        return now
+
+    async def recommend(self, req: RecRequest) -> Result:
+        t0 = time.perf_counter()
+        if not self.breaker.allow():
+            return self._degraded(req, "breaker_open", t0)
+        try:
+            res = await self._personal(req, t0)
+        except (StoreUnavailable, OverBudget, ConnectionError, OSError) as err:
+            self.breaker.failure()
+            return self._degraded(req, "over_budget" if isinstance(err, OverBudget) else "redis_down", t0)
+        self.breaker.success()
+        res.timings["total"] = (time.perf_counter() - t0) * 1000.0
+        self.metrics.observe("total", res.timings["total"] / 1000.0)
+        return res
+
+    async def _personal(self, req: RecRequest, t0: float) -> Result:
+        s, timings = self.settings, {}
+        depth = s.serving_quota_trending + s.serving_quota_ann + s.serving_quota_neighbours + len(req.exclude)
+        hist, top, fresh = await self._redis(self.read([
+            Read("zrevrange", keys.user_history(req.user_id), (0, keys.HISTORY_KEEP - 1)),
+            Read("zrevrange", keys.TRENDING, (0, min(depth, 3000) - 1)),
+            Read("zrevrange", keys.FRESH, (0, s.serving_quota_fresh + len(req.exclude) - 1)),
+        ]))
+        history = [i for i, _ in hist]
+        cold = not history
+        vectors = self.index.current
+        exclude = set(req.exclude) | set(history)
+        trending = cands.SourceList("trending", cands.ranked_scores([i for i, _ in top]))
+        fresh_l = cands.SourceList("fresh", cands.ranked_scores([i for i, _ in fresh], 0.25))
+        if cold:  # trending; fresh items only fill in when too few items trend
+            quotas = {"trending": s.serving_quota_trending + s.serving_quota_ann + s.serving_quota_neighbours,
+                      "fresh": max(0, 3 * req.k - len(top))}
+            sources = [trending, fresh_l]
+        else:
+            quotas = {"ann": s.serving_quota_ann, "neighbours": s.serving_quota_neighbours,
+                      "trending": s.serving_quota_trending, "fresh": s.serving_quota_fresh}
+            seeds = s.serving_history_seeds
+            sources = [cands.ann_source(vectors, history, seeds, s.serving_quota_ann + len(exclude)),
+                       cands.neighbour_source(vectors, history, seeds, s.serving_quota_neighbours),
+                       trending, fresh_l]
+        found = cands.merge(sources, quotas, s.serving_max_candidates, exclude)
+        for c in found:
+            self.metrics.candidates.labels(source=c.source).inc()
+        t = self._stage(timings, "candidates", t0)
+
+        ids = [c.item_id for c in found]
+        now = datetime.now(timezone.utc)
+        feats: Features = await self.fetcher.fetch(req.user_id, ids, now, self._bounded)
+        keep = [j for j, cats in enumerate(feats.categories) if _passes(cats, req)]
+        t = self._stage(timings, "features", t)
+
+        retrieval = np.array([found[j].retrieval_score for j in keep], dtype=np.float64)
+        full = columns_matrix(feats.matrix[keep], retrieval)
+        loaded = self.models.current
+        ranker, version = loaded.ranker, loaded.ranker.version
+        try:
+            X = matrix_for(ranker, self.models.columns, full)
+        except FeatureMismatch:
+            self.metrics.fallbacks.labels(reason="feature_mismatch").inc()
+            ranker = self.models.heuristic.ranker
+            version, X = ranker.version, full
+        if cold:
+            relevance, version = retrieval, COLD_START_VERSION
+        else:
+            relevance = ranker.score(X) if len(keep) else np.zeros(0)
+        t = self._stage(timings, "score", t)
+
+        cats = [feats.categories[j] for j in keep]
+        kept_ids = [ids[j] for j in keep]
+        vec = None if (cold or vectors is None) else vectors.rows(kept_ids)
+        lam = req.lam if req.lam is not None else (
+            s.serving_cold_start_lambda if cold else s.serving_mmr_lambda)
+        picked = mmr(relevance, ItemSimilarity.build(vec, cats), req.k, lam)
+        rows = list(picked.indices)
+        items = [Item(kept_ids[j], float(relevance[j]), found[keep[j]].source) for j in rows]
+        if req.explain and rows:
+            contrib = None if cold else ranker.contributions(X[rows])
+            names = ranker.feature_names
+            for n, (j, item) in enumerate(zip(rows, items)):
+                item.explain = {
+                    "source": item.source,
+                    "retrieval_score": float(retrieval[j]),
+                    "mmr_penalty": picked.penalties[n],
+                    "mmr_max_similarity": picked.max_similarity[n],
+                    "feature_age_s": float(feats.age_s[keep[j]]),
+                    "contributions": [] if contrib is None else
+                    [{"feature": f, "value": v} for f, v in top_contributions(contrib[n], names, 5)],
+                    "relevance": "trending (cold start)" if cold else "ranker",
+                }
+        self._stage(timings, "mmr", t)
+        self.impressions.log(Pending(req.user_id, req.request_id, now, tuple(i.item_id for i in items),
+                                     version, tuple(ranker.feature_names), X[rows] if rows else X[:0]))
+        return Result(items, version, cold_start=cold, timings=timings)
+
+    def _degraded(self, req: RecRequest, reason: str, t0: float) -> Result:
+        self.metrics.fallbacks.labels(reason=reason).inc()
+        pool = [t for t in self.trending.items if t.item_id not in req.exclude and _passes(t.categories, req)]
+        pool = pool[: max(req.k * 5, 100)]
+        rel = np.array([1.0 - r / max(1, len(pool)) for r in range(len(pool))])
+        lam = self.settings.serving_cold_start_lambda if req.lam is None else req.lam
+        picked = mmr(rel, ItemSimilarity.build(None, [p.categories for p in pool]), req.k, lam)
+        items = [Item(pool[j].item_id, float(rel[j]), "trending-cache") for j in picked.indices]
+        if req.explain:
+            for n, it in enumerate(items):
+                it.explain = {"source": it.source, "mmr_penalty": picked.penalties[n], "contributions": [],
+                              "relevance": f"cached trending (degraded: {reason})"}
+        total = (time.perf_counter() - t0) * 1000.0
+        self.metrics.observe("total", total / 1000.0)
+        return Result(items, DEGRADED_VERSION, degraded=True, timings={"total": total})
+
+    async def rank(self, user_id: str, item_ids: Sequence[str], request_id: str,
+                   explain: bool) -> Result:
+        """Score the client's own candidates (no MMR, no filtering), best first."""
+        t0 = time.perf_counter()
+        if not self.breaker.allow():
+            raise StoreUnavailable("online store unavailable (breaker open); retry shortly")
+        timings: dict[str, float] = {}
+        now = datetime.now(timezone.utc)
+        try:
+            feats = await self.fetcher.fetch(user_id, list(item_ids), now, self._bounded)
+        except (StoreUnavailable, OverBudget) as err:
+            self.breaker.failure()
+            raise StoreUnavailable(f"online store unavailable or over budget: {err!r}") from err
+        self.breaker.success()
+        t = self._stage(timings, "features", t0)
+        full = columns_matrix(feats.matrix, np.zeros(len(item_ids)))
+        loaded = self.models.current
+        ranker = loaded.ranker
+        try:
+            X = matrix_for(ranker, self.models.columns, full)
+        except FeatureMismatch:
+            self.metrics.fallbacks.labels(reason="feature_mismatch").inc()
+            ranker, X = self.models.heuristic.ranker, full
+        scores = ranker.score(X)
+        order = sorted(range(len(item_ids)), key=lambda j: (-scores[j], j))
+        items = [Item(item_ids[j], float(scores[j]), "client") for j in order]
+        if explain and order:
+            contrib = ranker.contributions(X[order])
+            for n, it in enumerate(items):
+                it.explain = {"source": "client", "feature_age_s": float(feats.age_s[order[n]]),
+                              "contributions": [{"feature": f, "value": v} for f, v in
+                                                top_contributions(contrib[n], ranker.feature_names, 5)]}
+        self._stage(timings, "score", t)
+        timings["total"] = (time.perf_counter() - t0) * 1000.0
+        return Result(items, ranker.version, timings=timings)
+
+
+def _passes(categories: Sequence[str], req: RecRequest) -> bool:
+    if req.categories_out and any(c in req.categories_out for c in categories):
+        return False
+    if req.categories_in is not None and not any(c in req.categories_in for c in categories):
+        return False
+    return True

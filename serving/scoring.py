@@ -1,0 +1,96 @@
+"""The serving ranker: the promoted LightGBM model, hot-reloaded; the heuristic without one.
+
+:class:`ModelHolder` polls the registry pointer (``CURRENT``) in a background
+task.  A new version is verified and loaded in a worker thread (text model,
+checksummed by ``offline.registry``; no pickle), then published with one
+attribute assignment, so a request holds either the old or the new ranker for
+its whole duration and none is dropped.  A corrupt version is refused and the
+current ranker stays.  With no promoted model, :class:`HeuristicRanker` ranks
+(see ``serving.ranker.DEFAULT_HEURISTIC``).
+
+Columns: the feature registry's names plus ``retrieval_score`` (the candidate
+source's score).  :meth:`Scorer.matrix_for` reorders them into the ranker's own
+feature order and checks the names (``check_features``); a model needing a
+feature serving cannot supply falls back to the heuristic (counted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from offline.registry import ModelRegistry, RegistryError, load_ranker
+from serving.ranker import FeatureMismatch, HeuristicRanker, Ranker
+
+log = logging.getLogger("streamrec.serving.scoring")
+
+RETRIEVAL = "retrieval_score"
+
+
+@dataclass(frozen=True, eq=False)
+class Loaded:
+    ranker: Ranker
+    version_dir: Path | None  # the registry version directory (for ANN artifacts), None for the heuristic
+
+
+class ModelHolder:
+    def __init__(self, registry_dir: Path, base_names: Sequence[str]) -> None:
+        self.registry = ModelRegistry(registry_dir)
+        self.columns = tuple(base_names) + (RETRIEVAL,)
+        self.heuristic = Loaded(HeuristicRanker(self.columns), None)
+        self.current = self.heuristic
+        self.failed: str | None = None  # a version that failed to load (not retried until it changes)
+
+    def _load(self, version: str) -> Loaded:
+        return Loaded(load_ranker(self.registry, version), self.registry.versions_dir / version)
+
+    async def poll(self) -> bool:
+        """Load the promoted version if it changed; True when the serving ranker was swapped."""
+        version = await asyncio.to_thread(self.registry.current)
+        if version is None:
+            if self.current is not self.heuristic:
+                self.current = self.heuristic
+                return True
+            return False
+        if version == self.current.ranker.version or version == self.failed:
+            return False
+        try:
+            loaded = await asyncio.to_thread(self._load, version)
+        except (RegistryError, OSError, ValueError) as err:
+            self.failed = version
+            log.error("model %s refused, still serving %s: %s", version, self.current.ranker.version, err)
+            return False
+        missing = [n for n in loaded.ranker.feature_names if n not in self.columns]
+        if missing:
+            self.failed = version
+            log.error("model %s needs features serving does not have (%s); still serving %s",
+                      version, missing, self.current.ranker.version)
+            return False
+        self.current = loaded  # the atomic swap
+        self.failed = None
+        log.warning("serving model %s", version)
+        return True
+
+
+def columns_matrix(base: np.ndarray, retrieval: np.ndarray) -> np.ndarray:
+    """Registry features plus the retrieval score column (float64 for the rankers)."""
+    return np.hstack([base.astype(np.float64, copy=False), retrieval.reshape(-1, 1).astype(np.float64)])
+
+
+def matrix_for(ranker: Ranker, columns: Sequence[str], full: np.ndarray) -> np.ndarray:
+    """``full``'s columns in the ranker's feature order; raises FeatureMismatch if one is missing."""
+    names = ranker.feature_names
+    if tuple(columns) == names:
+        return full
+    where = {n: j for j, n in enumerate(columns)}
+    missing = [n for n in names if n not in where]
+    if missing:
+        raise FeatureMismatch(f"ranker {ranker.version} needs {missing}, which serving does not provide")
+    out = full[:, [where[n] for n in names]]
+    ranker.check_features([columns[where[n]] for n in names])
+    return out

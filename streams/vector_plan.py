@@ -1,0 +1,101 @@
+"""Writes of the incremental embeddings for one batch (pure; math in streams/embeddings.py).
+
+Per interaction with a positive type weight (``FeatureConfig.type_weights``),
+c = w_type * 2^((t - epoch)/h):
+
+* item has a *trained* vector v (published by the trainer): the user's
+  accumulator gets (c, unit(v))  -> ``vec:{ver}:user:{u}`` (user fold-in);
+* item has no trained vector and the user has a vector x_u (as of this event):
+  the item's accumulator gets (c, unit(x_u)) -> ``vec:{ver}:item:{i}``
+  (new-item fold-in, retrievable as soon as the batch is applied).
+
+Only trained item vectors feed user vectors, so a user's vector depends on that
+user's own events in order (one partition) and never on how partitions
+interleave; item fold-ins are commutative sums.  The user's vector "as of this
+event" comes from the accumulator read at batch start plus the batch's earlier
+*new* events of that user (re-delivered duplicates are already in the read).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from schemas.events import Event
+from streams import keys
+from streams.embeddings import (Vector, VectorMeta, contribution, log2_weight, logadd_state, mean_of,
+                                unit)
+from streams.features.config import FeatureConfig
+from streams.features.interactions import INTERACTIONS
+from streams.store import Read
+from streams.writes import Write, vlogadd
+
+
+@dataclass(frozen=True, slots=True)
+class VectorConfig:
+    half_life_s: float = 7 * 86400.0
+    enabled: bool = True
+
+
+def meta_read() -> Read:
+    return Read("hgetall", keys.VEC_META)
+
+
+def parse_meta(raw: Mapping[str, str] | None) -> VectorMeta | None:
+    if not raw or "version" not in raw:
+        return None
+    try:
+        dim = int(raw.get("dim", "0"))
+    except ValueError:
+        return None
+    return VectorMeta(raw["version"], dim) if dim > 0 else None
+
+
+def vector_reads(events: list[Event], meta: VectorMeta | None) -> list[Read]:
+    if meta is None:
+        return []
+    items = dict.fromkeys(e.item_id for e in events if isinstance(e, INTERACTIONS))
+    users = dict.fromkeys(e.user_id for e in events if isinstance(e, INTERACTIONS))
+    return ([Read("get", keys.trained_item_vector(meta.version, i)) for i in items]
+            + [Read("get", keys.user_vector_acc(meta.version, u)) for u in users])
+
+
+@dataclass
+class VectorPlanner:
+    """Walks a batch's new events in order, keeping each user's accumulator current."""
+
+    meta: VectorMeta
+    item_vectors: dict[str, Vector | None]
+    user_accs: dict[str, bytes | None]
+    features: FeatureConfig
+    cfg: VectorConfig
+    _units: dict[str, Vector | None] = field(default_factory=dict)
+
+    def writes(self, event: Event) -> list[Write]:
+        if not isinstance(event, INTERACTIONS):
+            return []
+        w = self.features.type_weights.get(event.type, 0.0)
+        if w <= 0:
+            return []
+        ver, u, i = self.meta.version, event.user_id, event.item_id
+        lw = log2_weight(w, event.ts.timestamp(), self.cfg.half_life_s, self.features.epoch_s)
+        iv = self.item_vectors.get(i)
+        if iv is not None:
+            v = self._unit(i, iv)
+            if v is None:
+                return []
+            payload = contribution(lw, v)
+            self.user_accs[u] = logadd_state(self.user_accs.get(u), payload)[0]
+            return [vlogadd(keys.user_vector_acc(ver, u), keys.user_vector(ver, u), payload)]
+        xu = mean_of(self.user_accs.get(u))
+        if xu is None:
+            return []
+        xu_unit = unit(xu)
+        if xu_unit is None:
+            return []
+        return [vlogadd(keys.item_vector_acc(ver, i), keys.item_vector(ver, i), contribution(lw, xu_unit))]
+
+    def _unit(self, item: str, v: Vector) -> Vector | None:
+        if item not in self._units:
+            self._units[item] = unit(v)
+        return self._units[item]
