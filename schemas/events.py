@@ -52,7 +52,7 @@ INTERACTION_TYPES: tuple[str, ...] = (
 class _Base(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     event_id: Id
     ts: datetime
 

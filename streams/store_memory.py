@@ -31,31 +31,31 @@ class MemoryStore:
             h = self.hashes.setdefault(w.key, {})
             cur = h.get(w.a)
             if op == "hincrby":
-                h[w.a] = str(int(cur or 0) + int(w.b))  # type: ignore[arg-type]
+                h[w.a] = str(int(cur or 0) + int(w.b))
             elif op == "hincrbyfloat":
-                h[w.a] = repr(float(cur or 0.0) + float(w.b))  # type: ignore[arg-type]
+                h[w.a] = repr(float(cur or 0.0) + float(w.b))
             elif op == "hset":
                 h[w.a] = _s(w.b)
             elif op == "hsetnx":
                 if cur is None:
                     h[w.a] = _s(w.b)
             elif op == "hmax":
-                if cur is None or float(w.b) > float(cur):  # type: ignore[arg-type]
+                if cur is None or float(w.b) > float(cur):
                     h[w.a] = _s(w.b)
             else:  # hmin
-                if cur is None or float(w.b) < float(cur):  # type: ignore[arg-type]
+                if cur is None or float(w.b) < float(cur):
                     h[w.a] = _s(w.b)
         elif op in ("zlogadd", "zmax", "ztrim"):
             z = self.zsets.setdefault(w.key, {})
             if op == "zlogadd":
                 old = z.get(w.a)
-                z[w.a] = float(w.b) if old is None else _log2add(old, float(w.b))  # type: ignore[arg-type]
+                z[w.a] = float(w.b) if old is None else _log2add(old, float(w.b))
             elif op == "zmax":
                 old = z.get(w.a)
-                if old is None or float(w.b) > old:  # type: ignore[arg-type]
-                    z[w.a] = float(w.b)  # type: ignore[arg-type]
+                if old is None or float(w.b) > old:
+                    z[w.a] = float(w.b)
             else:
-                keep = int(w.b)  # type: ignore[arg-type]
+                keep = int(w.b)
                 if len(z) > keep:
                     ranked = sorted(z.items(), key=lambda kv: (kv[1], kv[0]))
                     for m, _ in ranked[: len(z) - keep]:
@@ -65,7 +65,7 @@ class MemoryStore:
             if op == "zrem":
                 z.pop(w.a, None)
             else:
-                for m in [m for m, sc in z.items() if sc < float(w.b)]:  # type: ignore[arg-type]
+                for m in [m for m, sc in z.items() if sc < float(w.b)]:
                     del z[m]
         elif op == "set":
             self.strings[w.key] = w.b if isinstance(w.b, bytes) else str(w.b).encode()
@@ -74,7 +74,7 @@ class MemoryStore:
             self.zsets.pop(w.key, None)
             self.strings.pop(w.key, None)
         elif op == "vlogadd":
-            acc, mean = logadd_state(self.strings.get(w.key), w.b)  # type: ignore[arg-type]
+            acc, mean = logadd_state(self.strings.get(w.key), w.b)
             self.strings[w.key] = acc
             self.strings[w.a] = mean
         elif op == "expire":
