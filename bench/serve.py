@@ -74,7 +74,7 @@ def drive(url: str, path: str, bodies: list[dict[str, Any]], clients: int, durat
     q = ctx.Queue()
     p = ctx.Process(target=_load, args=(url, path, bodies, clients, duration, warmup, q))
     p.start()
-    res = q.get(timeout=warmup + duration + 120)
+    res: dict[str, Any] = q.get(timeout=warmup + duration + 120)
     p.join(30)
     return res
 
@@ -127,6 +127,7 @@ def run_bench(clients: int = 8, duration: float = 20.0, n_items: int = 10_000, n
         url = f"http://127.0.0.1:{port}"
         runtime.wait_http(url + "/healthz", api, 60)
         _wait_model(url, version)
+        _wait_warm(url, n_items)
         bodies = [{"user_id": f"user{u}", "k": 20} for u in range(n_users)]
         rec = drive(url, "/recommend", bodies, clients, duration)
         floor = drive(url, "/healthz", [{}], clients, duration / 2)
@@ -159,7 +160,7 @@ async def _topics(env: dict[str, str]) -> None:
     from streamrec.kafka import ensure_topics
     from streamrec.settings import Settings
 
-    await ensure_topics(Settings(**{k.removeprefix("STREAMREC_").lower(): v for k, v in env.items()}))
+    await ensure_topics(Settings(kafka_bootstrap=env["STREAMREC_KAFKA_BOOTSTRAP"]))
 
 
 def _wait_model(url: str, version: str, timeout: float = 30.0) -> None:
@@ -172,6 +173,17 @@ def _wait_model(url: str, version: str, timeout: float = 30.0) -> None:
             return
         time.sleep(0.2)
     raise RuntimeError(f"the API did not load model {version} within {timeout}s")
+
+
+def _wait_warm(url: str, n_items: int, timeout: float = 120.0) -> None:
+    """Wait until the item-feature cache holds the catalogue (start-up warm-up)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if httpx.get(url + "/admin/status").json().get("item_features_cached", 0) >= n_items:
+            return
+        time.sleep(0.5)
 
 
 def _metric(text: str, name: str) -> float:

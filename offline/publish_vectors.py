@@ -49,6 +49,12 @@ def publish(client: Any, version: str, namespace: str, item_ids: Sequence[str], 
     return len(pairs)
 
 
+def live_namespace(client: Any, default: str) -> str:
+    """The live namespace (``streamrec:live`` pointer, set by ``replay --swap``), else ``default``."""
+    v = client.get(keys.LIVE_POINTER)
+    return (v.decode() if isinstance(v, bytes) else v) or default
+
+
 def activate(client: Any, version: str, dim: int) -> None:
     """Point the stream's fold-in at ``version`` (one HSET of both fields: atomic)."""
     client.hset(keys.VEC_META, mapping={"version": version, "dim": str(dim)})

@@ -12,7 +12,7 @@ is recorded alongside.  The winner's fit-set model also gives the ranker's
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -36,8 +36,8 @@ class RetrievalConfig:
     k: int = 50
     max_eval_users: int = 2000
     als: ALSConfig = ALSConfig(factors=64, regularization=70.0, alpha=3.0, iterations=15, use_values=True)
-    bpr: BPRConfig = BPRConfig(factors=64, learning_rate=0.003, regularization=0.01, epochs=40)
-    two_tower: TwoTowerConfig = TwoTowerConfig(epochs=5)
+    bpr: BPRConfig = BPRConfig(factors=64, learning_rate=0.003, regularization=0.01, epochs=25)
+    two_tower: TwoTowerConfig = TwoTowerConfig(epochs=3)
     seed: int = 0
 
 
@@ -51,6 +51,19 @@ class Selection:
     valid: Interactions
     cut_time: float
     extra: dict[str, str] = field(default_factory=dict)
+
+
+LARGE = 300_000  # positive pairs above which the training budget per model shrinks
+
+
+def for_size(cfg: RetrievalConfig, n_positives: int) -> RetrievalConfig:
+    """Fewer sweeps on large data, so a 1M-event retrain stays within its 10-minute budget."""
+    if n_positives <= LARGE:
+        return cfg
+    # the two-tower's full softmax over a 20k-item catalogue takes > 5 min per epoch on 2 cores: skipped
+    return replace(cfg, als=replace(cfg.als, iterations=min(cfg.als.iterations, 5)),
+                   bpr=replace(cfg.bpr, epochs=min(cfg.bpr.epochs, 4)),
+                   candidates=tuple(c for c in cfg.candidates if c != "two_tower") or ("als",))
 
 
 def build(name: str, data: TrainingData, cfg: RetrievalConfig) -> FactorModel:
@@ -82,6 +95,7 @@ def validation_scores(model: FactorModel, fit: Interactions, valid: Interactions
 
 
 def select(data: TrainingData, cfg: RetrievalConfig, log: Log = print, progress: bool = False) -> Selection:
+    cfg = for_size(cfg, len(data.positives))
     fit, valid, cut = split_by_time(data, cfg.valid_fraction)
     users = np.flatnonzero(valid.user_counts() > 0).astype(np.int64)
     if len(users) > cfg.max_eval_users:
@@ -101,9 +115,11 @@ def select(data: TrainingData, cfg: RetrievalConfig, log: Log = print, progress:
     others = ", ".join(f"{n} {scores[n][metric]:.4f}" for n in scores if n != best) or "no other candidate"
     reason = (f"{best} has the highest validation {metric} ({scores[best][metric]:.4f}; {others}) on the latest "
               f"{cfg.valid_fraction:.0%} of positives by event time, {len(users)} users")
+    if len(data.positives) > LARGE:
+        reason += f"; large data ({len(data.positives)} pairs > {LARGE}): fewer sweeps, two-tower skipped"
     return Selection(best, reason, scores, fitted[best], fit, valid, cut)
 
 
 def fit_final(name: str, data: TrainingData, cfg: RetrievalConfig, progress: bool = False) -> FactorModel:
     """The chosen model refitted on every positive (what is published)."""
-    return build(name, data, cfg).fit(data.positives, progress=progress)
+    return build(name, data, for_size(cfg, len(data.positives))).fit(data.positives, progress=progress)

@@ -10,7 +10,6 @@ import asyncio
 import json
 import resource
 import time
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -68,6 +67,10 @@ def train_run(s: Settings, source: str, since: str | None, until: str | None, pr
     torch.set_num_threads(1)  # shared machines: one thread (LightGBM is set to one too)
     now = now or _now()
     run_dir = s.runs_dir / f"{now:%Y%m%dT%H%M%S}Z"
+    for k in range(1, 100):  # two runs within one second get distinct directories
+        if not run_dir.exists():
+            break
+        run_dir = s.runs_dir / f"{now:%Y%m%dT%H%M%S}Z-{k}"
     if source == "kafka":
         from offline.kafka_source import snapshot_from_kafka
 
@@ -176,9 +179,6 @@ def bench_train_command(s: Settings, source: str, json_out: Path | None) -> int:
     from offline.train_pipeline import TrainConfig
 
     cfg = TrainConfig(gate_margin=s.train_gate_margin, namespace=s.namespace)
-    if source != "movielens":
-        cfg = replace(cfg, retrieval=replace(cfg.retrieval, two_tower=replace(cfg.retrieval.two_tower, epochs=1,
-                                                                               batch_size=4096)))
     t0 = time.perf_counter()
     result = train_run(s, source, None, None, progress=False, config=cfg)
     seconds = time.perf_counter() - t0

@@ -172,7 +172,8 @@ def _publish_vectors(client: Any, version: str, decision: GateDecision, model: A
         log("vectors: no Redis client given; not published (serving reads them from the registry version)")
         return 0
     items, users = unit(model.item_vectors()), unit(model.user_vectors())
-    n = publish_vectors.publish(client, version, cfg.namespace, data.item_ids, items, data.user_ids, users)
+    ns = publish_vectors.live_namespace(client, cfg.namespace)
+    n = publish_vectors.publish(client, version, ns, data.item_ids, items, data.user_ids, users)
     if decision.promote:
         publish_vectors.activate(client, version, items.shape[1])
     log(f"vectors: {n} published under version {version}" + ("; fold-in now uses it" if decision.promote else ""))

@@ -81,7 +81,7 @@ class BatchReader:
             if r.op not in SUPPORTED:
                 raise ValueError(f"read op {r.op!r} is not supported by the batch reader")
         payload = orjson.dumps([(r.op, r.key, *(str(a) for a in r.args)) for r in reads])
-        args = [self.ns_arg, payload]
+        args: list[bytes | str] = [self.ns_arg, payload]
         try:
             raw = await self._script(args=args)
         except REDIS_DOWN as err:

@@ -66,7 +66,8 @@ def user_vector(vectors: ItemVectors, history: Sequence[str], seeds: int) -> np.
     known = [h for h in history if h in vectors.pos][:seeds]
     if not known:
         return None
-    return vectors.rows(known).mean(axis=0, keepdims=True)
+    out: np.ndarray = vectors.rows(known).mean(axis=0, keepdims=True)
+    return out
 
 
 def ann_source(vectors: ItemVectors | None, history: Sequence[str], seeds: int, k: int) -> SourceList:

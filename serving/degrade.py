@@ -1,7 +1,8 @@
 """Degraded mode: a circuit breaker around Redis and a cached trending list to answer from.
 
-When Redis fails or a request's Redis work exceeds the latency budget, the
-breaker opens for ``cooldown_s``; requests answer 200 from the trending list
+When Redis fails, or several round trips in a row exceed the latency budget,
+the breaker opens for ``cooldown_s`` (a request whose own round trip overran is
+answered degraded either way); requests answer 200 from the trending list
 cached in memory (refreshed in the background while Redis is healthy) with
 ``"degraded": true`` and touch Redis not at all.  After the cooldown one
 request probes Redis again (half-open); success closes the breaker, so the
@@ -26,7 +27,11 @@ ReadFn = Callable[[Sequence[Read]], Awaitable[list[Any]]]
 
 @dataclass
 class Breaker:
+    """Opens at once when Redis is unreachable; after ``slow_threshold`` consecutive over-budget
+    round trips when it is slow (a single slow call degrades only its own request)."""
+
     cooldown_s: float = 1.0
+    slow_threshold: int = 3
     open_until: float = 0.0
     failures: int = 0
     clock: Callable[[], float] = time.monotonic
@@ -34,12 +39,16 @@ class Breaker:
     def allow(self) -> bool:
         return self.clock() >= self.open_until
 
-    def failure(self) -> None:
+    def failure(self, slow: bool = False) -> None:
         self.failures += 1
-        self.open_until = self.clock() + self.cooldown_s
+        if not slow or self.failures >= self.slow_threshold:
+            if self.allow():
+                log.warning("entering degraded mode for %.1fs (%s)", self.cooldown_s,
+                            "Redis over budget" if slow else "Redis unavailable")
+            self.open_until = self.clock() + self.cooldown_s
 
     def success(self) -> None:
-        if self.failures:
+        if self.failures >= self.slow_threshold or self.open_until:
             log.warning("Redis answers again; leaving degraded mode")
         self.failures = 0
         self.open_until = 0.0

@@ -8,11 +8,12 @@ as ``registry.assemble`` does (tested equal).
 
 Item-side features are the same for every user, and computing them is the
 costly part (about 0.2 ms of Python per item), so their rows are shared across
-requests for ``item_feature_ttl_s`` (default 10 s; 0 turns this off), and a
-background task (:meth:`FeatureFetcher.refresh_oldest`) recomputes rows older
-than half the TTL, so requests rarely pay for a miss.  User,
-user x item, user x category and context features are always read fresh.  The
-age of the item-side row each candidate used is returned (explain: feature age).
+requests for ``item_feature_ttl_s`` (default 60 s; 0 turns this off).  Background
+tasks warm the cache with the whole ANN catalogue at start-up (:meth:`warm`) and
+recompute rows older than 3/4 of the TTL (:meth:`refresh_oldest`, rate-limited),
+so requests rarely pay for a miss.  User, user x item, user x category and
+context features are never cached.  User,
+user x item, user x category and The age of the item-side row each candidate used is returned (explain: feature age).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import numpy as np
 
 from streams import keys as skeys
 from streams.features import item as item_family
-from streams.features import user_category
 from streams.features import keys as fkeys
 from streams.features.config import FeatureConfig
 from streams.features.registry import DEFAULT_CONFIG, FAMILIES, feature_names
@@ -83,38 +83,48 @@ class FeatureFetcher:
         return out
 
     def reads(self, user_id: str, items: Sequence[str], misses: Sequence[str], now: datetime) -> list[Read]:
-        """What to read: everything, except the item-side keys of items whose rows are cached."""
+        """What to read: everything, except the item-family keys of items whose rows are cached.
+
+        Categories (``item:{i}:cats``, ``item:{i}:meta``) are always read live, so a new
+        ItemMeta shows at once in filters, MMR and the user x category features."""
         out: list[Read] = []
-        for fam in FAMILIES:  # item_cats reads of cached items are dropped: their answer is cached
-            out += fam.reads(user_id, misses if fam in (item_family.FAMILY, user_category.FAMILY) else items,
-                             now, self.cfg)
-        out += [Read("hgetall", fkeys.item_cats(i)) for i in misses]
-        out += [Read("hmget", skeys.item_meta(i), ("categories",)) for i in misses]
+        for fam in FAMILIES:
+            out += fam.reads(user_id, misses if fam is item_family.FAMILY else items, now, self.cfg)
+        out += [r for i in items for r in self._item_keys(i)]
         return list(dict.fromkeys(out))
 
     @staticmethod
     def _item_keys(i: str) -> tuple[Read, Read]:
         return Read("hgetall", fkeys.item_cats(i)), Read("hmget", skeys.item_meta(i), ("categories",))
 
-    async def refresh_oldest(self, now: datetime, batch: int = 200) -> int:
-        """Recompute (one round trip) the ``batch`` oldest cached rows older than half the TTL."""
+    async def refresh_oldest(self, now: datetime, batch: int = 100, older_than: float = 0.75) -> int:
+        """Recompute (one round trip) up to ``batch`` cached rows older than ``older_than`` x TTL."""
         if self.item_ttl_s <= 0 or not self._cache:
             return 0
         now_s = now.timestamp()
-        old = [(v[0], i) for i, v in self._cache.items() if now_s - v[0] > self.item_ttl_s / 2]
-        if not old:
+        cutoff = self.item_ttl_s * older_than
+        old = [(v[0], i) for i, v in self._cache.items() if now_s - v[0] > cutoff]
+        return await self.warm([i for _, i in sorted(old)[:batch]], now)
+
+    async def warm(self, items: Sequence[str], now: datetime) -> int:
+        """Compute and cache the item-side rows of ``items`` (one round trip), e.g. the whole catalogue."""
+        if self.item_ttl_s <= 0 or not items:
             return 0
-        items = [i for _, i in sorted(old)[:batch]]
+        items = list(dict.fromkeys(items))
         reads = list(dict.fromkeys(item_family.FAMILY.reads("", items, now, self.cfg)
                                    + [r for i in items for r in self._item_keys(i)]))
         raw = dict(zip(reads, await self._read(reads)))
         fresh = item_family.FAMILY.values(raw, "", items, now, self.cfg)
         block = np.column_stack([fresh[name] for name in self._item_names]).astype(np.float32)
+        now_s = now.timestamp()
         for j, i in enumerate(items):
             rc, rm = self._item_keys(i)
             cats, meta = raw.get(rc), raw.get(rm)
             self._cache[i] = (now_s, block[j], cats, meta, parse_categories(cats, meta))
         return len(items)
+
+    def cached_count(self) -> int:
+        return len(self._cache)
 
     async def fetch(self, user_id: str, items: Sequence[str], now: datetime,
                     read: ReadFn | None = None) -> Features:
@@ -123,9 +133,6 @@ class FeatureFetcher:
         misses = [i for i in items if i not in cached]
         reads = self.reads(user_id, items, misses, now)
         raw = dict(zip(reads, await (read or self._read)(reads)))  # the one round trip
-        for i, (_, _, cats, meta, _) in cached.items():  # categories of cached items, as read with their row
-            rc, rm = self._item_keys(i)
-            raw[rc], raw[rm] = cats, meta
         n = len(items)
         X = np.empty((n, len(self.names)), dtype=np.float32)
         cols: dict[str, Any] = {}
@@ -153,4 +160,16 @@ class FeatureFetcher:
         if n:
             X[:, self._item_cols] = np.stack([cached[i][1] for i in items])
             age[:] = [now_s - cached[i][0] for i in items]
-        return Features(self.names, X, [cached[i][4] for i in items] if n else [], age, now)
+        cats = []
+        for i in items:  # parse categories only when their stored text changed
+            rc, rm = self._item_keys(i)
+            c, m = raw.get(rc), raw.get(rm)
+            hit = cached[i]
+            if hit[2] == c and hit[3] == m:
+                cats.append(hit[4])
+            else:
+                parsed = parse_categories(c, m)
+                cats.append(parsed)
+                if i in self._cache:
+                    self._cache[i] = (hit[0], hit[1], c, m, parsed)
+        return Features(self.names, X, cats, age, now)

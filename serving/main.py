@@ -68,7 +68,8 @@ class RequestContext:
             await self.app(scope, receive, send_with_id)
         finally:
             if path in LIMITED:
-                state = getattr(scope.get("app").state, "streamrec", None) if scope.get("app") else None
+                app = scope.get("app")
+                state = getattr(app.state, "streamrec", None) if app is not None else None
                 if state is not None:
                     state.metrics.requests.labels(endpoint=path, status=str(status[0])).inc()
                 if access.isEnabledFor(logging.INFO):

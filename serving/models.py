@@ -21,7 +21,7 @@ class RecommendRequest(BaseModel):
     user_id: Id
     k: int = Field(10, ge=1, le=100, description="items per page (1-100)")
     exclude: list[Id] = Field(default_factory=list, max_length=1000, description="same as filters.exclude")
-    filters: Filters = Field(default_factory=Filters)
+    filters: Filters = Field(default_factory=lambda: Filters())
     cursor: str | None = Field(None, max_length=200_000, description="next_cursor of the previous page")
     explain: bool = False
     lambda_: float | None = Field(None, alias="lambda", ge=0.0, le=1.0,

@@ -110,7 +110,7 @@ class Pipeline:
         try:
             res = await self._personal(req, t0)
         except (StoreUnavailable, OverBudget, ConnectionError, OSError) as err:
-            self.breaker.failure()
+            self.breaker.failure(slow=isinstance(err, OverBudget))
             return self._degraded(req, "over_budget" if isinstance(err, OverBudget) else "redis_down", t0)
         self.breaker.success()
         res.timings["total"] = (time.perf_counter() - t0) * 1000.0
@@ -118,7 +118,7 @@ class Pipeline:
         return res
 
     async def _personal(self, req: RecRequest, t0: float) -> Result:
-        s, timings = self.settings, {}
+        s, timings = self.settings, dict[str, float]()
         depth = s.serving_quota_trending + s.serving_quota_ann + s.serving_quota_neighbours + len(req.exclude)
         hist, top, fresh = await self._redis(self.read([
             Read("zrevrange", keys.user_history(req.user_id), (0, keys.HISTORY_KEEP - 1)),
@@ -223,7 +223,7 @@ class Pipeline:
         try:
             feats = await self.fetcher.fetch(user_id, list(item_ids), now, self._bounded)
         except (StoreUnavailable, OverBudget) as err:
-            self.breaker.failure()
+            self.breaker.failure(slow=isinstance(err, OverBudget))
             raise StoreUnavailable(f"online store unavailable or over budget: {err!r}") from err
         self.breaker.success()
         t = self._stage(timings, "features", t0)

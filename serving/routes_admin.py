@@ -44,4 +44,4 @@ async def status(state: State, _auth: ApiKey) -> dict[str, object]:
     return {"model_version": p.models.current.ranker.version,
             "index_items": len(p.index.current) if p.index.current else 0,
             "degraded": not p.breaker.allow(), "impressions_waiting": len(p.impressions),
-            "trending_cached": len(p.trending.items)}
+            "trending_cached": len(p.trending.items), "item_features_cached": p.fetcher.cached_count()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from serving.consistency import parse, wait_min_watermark
+from serving.freshness import wait_for_watermark
 from serving.cursor import BadCursor
 from serving.deps import State
 from serving.logs import request_id_var
@@ -32,14 +32,11 @@ async def recommend(req: RecommendRequest, state: State, request: Request, respo
     except BadCursor as err:
         raise HTTPException(422, f"cursor: {err}") from err
     reached = None
-    if req.min_watermark:
+    if req.min_watermark:  # read-your-writes: wait (bounded) until the worker applied those events
         try:
-            parse(req.min_watermark)
+            reached, _lag = await wait_for_watermark(state.reader, req.min_watermark, s.serving_watermark_timeout_s)
         except ValueError as err:
             raise HTTPException(422, f"min_watermark: {err}; pass the watermark returned by POST /events") from err
-        try:
-            reached = await wait_min_watermark(state.store, state.reader.read, req.min_watermark,
-                                               s.serving_watermark_timeout_s)
         except StoreUnavailable:
             reached = False
     exclude = frozenset(req.exclude) | frozenset(req.filters.exclude) | frozenset(cur.served if cur else ())

@@ -121,12 +121,27 @@ class AppState:
             asyncio.create_task(self._every(s.serving_reload_interval_s, self.reload, "reload")),
             asyncio.create_task(self._every(s.serving_trending_refresh_s, self._refresh_trending, "trending cache")),
             asyncio.create_task(self.pipeline.impressions.run()),
-            asyncio.create_task(self._every(0.1, self._refresh_items, "item feature refresh")),
+            asyncio.create_task(self._every(0.2, self._refresh_items, "item feature refresh")),
+            asyncio.create_task(self._warm_items()),
         ]
+
+    async def _warm_items(self, chunk: int = 100) -> None:
+        """Fill the item-feature cache with the ANN catalogue and trending, a chunk at a time."""
+        await asyncio.sleep(0)
+        vec = self.pipeline.index.current
+        items = list(vec.ids) if vec is not None else []
+        items += [t.item_id for t in self.pipeline.trending.items]
+        for start in range(0, len(items), chunk):
+            try:
+                await self.pipeline.fetcher.warm(items[start:start + chunk], datetime.now(timezone.utc))
+            except Exception as err:  # best effort: requests compute misses themselves
+                log.warning("item feature warm-up stopped: %s", err)
+                return
+            await asyncio.sleep(0.01)
 
     async def _refresh_items(self) -> None:
         if self.pipeline.breaker.allow():
-            await self.pipeline.fetcher.refresh_oldest(datetime.now(timezone.utc))
+            await self.pipeline.fetcher.refresh_oldest(datetime.now(timezone.utc), batch=50)
 
     async def _refresh_trending(self) -> None:
         if self.pipeline.breaker.allow():

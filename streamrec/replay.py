@@ -2,7 +2,9 @@
 
 Reads the events and impressions topics with a plain aiokafka consumer (no
 group, nothing committed) and runs the worker's own ``BatchProcessor`` (same
-plan, same Lua apply) into a namespace.  Dead letters and training rows are
+plan, same Lua apply) into a namespace.  Partitions are merged by record
+timestamp, the order closest to what the live worker saw (item metadata
+published before interactions is applied before them, as it was live).  Dead letters and training rows are
 not re-emitted (they were emitted by the live worker); their counters are
 rebuilt.  The positions reached are kept in ``replay:pos`` (excluded from the
 digest) so that ``--swap`` can catch the namespace up before and after it
@@ -13,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Mapping
+from typing import Any, Mapping
 
 import redis.asyncio as aioredis
 import redis.exceptions as rexc
@@ -100,21 +103,22 @@ async def replay(s: Settings, namespace: str, start: datetime | Positions | None
         total = sum(max(0, ends[tp] - starts[tp]) for tp in tps)
         until_ms = int(until.timestamp() * 1000) if until else None
         n = 0
+        buffers: dict[TopicPartition, deque[Any]] = {tp: deque() for tp in tps}
         with tqdm(total=total, desc=f"replay -> {namespace}", unit="ev", disable=not progress,
                   mininterval=0.5) as bar:
-            while todo:
-                got = await c.getmany(*todo, timeout_ms=500, max_records=s.replay_batch)
-                records: list[Record] = []
-                for tp, msgs in got.items():
-                    for m in msgs:
-                        if m.offset >= ends[tp] or (until_ms is not None and m.timestamp > until_ms):
-                            todo.discard(tp)
-                            break
-                        records.append(Record(m.partition, m.offset, m.value or b"",
-                                              "" if tp.topic == s.topic_events else tp.topic))
-                        pos[(tp.topic, tp.partition)] = m.offset + 1
-                    if pos[(tp.topic, tp.partition)] >= ends[tp]:
-                        todo.discard(tp)
+            while todo or any(buffers.values()):
+                need = [tp for tp in todo if not buffers[tp]]
+                if need:
+                    got = await c.getmany(*need, timeout_ms=500, max_records=s.replay_batch)
+                    for tp, msgs in got.items():
+                        for m in msgs:
+                            if m.offset >= ends[tp] or (until_ms is not None and m.timestamp > until_ms):
+                                todo.discard(tp)
+                                break
+                            buffers[tp].append(m)
+                            if m.offset + 1 >= ends[tp]:
+                                todo.discard(tp)
+                records = _merge(buffers, todo, s.replay_batch, s.topic_events, pos)
                 if records:
                     await proc.process(records)
                     n += len(records)
@@ -127,6 +131,24 @@ async def replay(s: Settings, namespace: str, start: datetime | Positions | None
     finally:
         await c.stop()
         await client.aclose()
+
+
+def _merge(buffers: dict[TopicPartition, deque[Any]], todo: set[TopicPartition], limit: int,
+           events_topic: str, pos: Positions) -> list[Record]:
+    """Records of all partitions merged by record timestamp (then topic, partition), the order
+    closest to what the live worker saw; stops when a partition still being read runs dry."""
+    out: list[Record] = []
+    while len(out) < limit:
+        if any(not buffers[tp] for tp in todo):
+            break
+        cands = [tp for tp, q in buffers.items() if q]
+        if not cands:
+            break
+        tp = min(cands, key=lambda t: (buffers[t][0].timestamp, t.topic, t.partition))
+        m = buffers[tp].popleft()
+        out.append(Record(m.partition, m.offset, m.value or b"", "" if tp.topic == events_topic else tp.topic))
+        pos[(tp.topic, tp.partition)] = m.offset + 1
+    return out
 
 
 async def _starts(c: AIOKafkaConsumer, tps: list[TopicPartition], begins: Mapping[TopicPartition, int],

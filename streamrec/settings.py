@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     serving_max_rank_items: int = Field(1000, ge=1, le=1000)
     serving_max_body_bytes: int = Field(256 * 1024, ge=1024)
     serving_item_feature_ttl_s: float = Field(
-        10.0, ge=0.0, le=300.0, description="item-side features are shared across requests this long (0 = off)"
+        60.0, ge=0.0, le=600.0, description="item-side features are shared across requests this long (0 = off)"
     )
     serving_registry_dir: Path | None = Field(None, description="model registry root (default <state_dir>/models)")
     serving_ann_dir: Path | None = Field(

@@ -30,8 +30,9 @@ from streams import keys
 from streams.embeddings import VectorMeta, decode_f32
 from streams.features.categories import batch_contexts, context_reads_for_batch
 from streams.features.config import FeatureConfig
+from streams.features.interactions import INTERACTIONS
 from streams.features.registry import all_writes
-from streams.label_flow import LabelFlowConfig, due, event_writes, watermark, watermark_reads, watermark_writes
+from streams.label_flow import LabelFlowConfig, due, event_writes, trim_writes, watermark, watermark_reads, watermark_writes
 from streams.online_state import StateConfig, state_writes
 from streams.store import Guarded, Read
 from streams.vector_plan import VectorConfig, VectorPlanner, meta_read, parse_meta, vector_reads
@@ -175,11 +176,14 @@ def plan_decoded(dec: Decoded, cfg: PlanConfig = PlanConfig(), ctx: BatchContext
             if planner is not None:
                 writes += planner.writes(x)
         guarded.append(Guarded(x.event_id, tuple(writes)))
-    if max_ts:
-        # the labels' event-time watermark rides with the last new event (atomic with it)
-        g = guarded[last_new]
-        guarded[last_new] = Guarded(g.dedupe_id, g.writes + tuple(watermark_writes(max_ts)))
     wm = watermark(dict(ctx.label_wm), max_ts, cfg.labels)
+    if max_ts:
+        # the labels' watermark and buffer trims ride with the last new event (atomic with it)
+        g = guarded[last_new]
+        extra = watermark_writes(max_ts)
+        if wm is not None:
+            extra += trim_writes((e.user_id for e in new if isinstance(e, INTERACTIONS)), wm, cfg.labels)
+        guarded[last_new] = Guarded(g.dedupe_id, g.writes + tuple(extra))
     due_: list[str] = []
     if wm is not None:
         due_ = due(ctx.open_impressions, [e for e in new if isinstance(e, Impression)], wm, cfg.labels)

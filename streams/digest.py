@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from typing import Iterable, Union
 
-EXCLUDED_PREFIXES = ("dedupe:", "metrics:", "replay:", "streamrec:")
+EXCLUDED_PREFIXES = ("dedupe:", "metrics:", "replay:", "streamrec:", "lbl:ix:")
 F64_PREFIXES = ("vacc:",)  # float64 LE arrays, hashed rounded like other floats
 F32_PREFIXES = ("vec:",)  # float32 LE arrays
 EXCLUDED_KEYS = frozenset({"watermark", "stats"})

@@ -3,8 +3,11 @@
 State (all written atomically with the batch, so it survives SIGKILL):
 
 * every interaction is buffered per user in ``lbl:ix:{u}`` (zset, member = JSON
-  [event_id, type, item, dwell_ms or rating], score = ts), trimmed to the last
-  ``buffer_s`` seconds of that user's event time;
+  [event_id, type, item, dwell_ms or rating], score = ts); each batch trims the
+  buffers it touches to ``ts >= W - buffer_s`` (W the watermark below; buffer_s
+  must exceed the longest window + lateness, so nothing an open impression can
+  still use is trimmed).  Being trimmed by processing-time watermarks, the
+  buffers are excluded from the state digest, like dedupe marks;
 * an impression stores its event in ``lbl:imp:{u}:{req}`` and enters
   ``lbl:open`` with score ``closes_at + lateness``;
 * the watermark W is event time: ``lbl:wm`` holds, per events-topic partition,
@@ -55,6 +58,10 @@ class LabelFlowConfig:
     close_max: int = 2000
     partitions: int = 1  # events-topic partitions that make up the watermark
 
+    def __post_init__(self) -> None:
+        if self.buffer_s <= self.rules.max_window.total_seconds() + self.lateness_s:
+            raise ValueError("label buffer_s must exceed the longest attribution window + lateness")
+
 
 def buffer_member(e: InteractionEvent) -> str:
     extra = e.dwell_ms if isinstance(e, View) else e.rating if isinstance(e, Rate) else None
@@ -85,13 +92,16 @@ def event_writes(event: Event, cfg: LabelFlowConfig) -> list[Write]:
     """Writes for one event (interaction -> buffer; impression -> open)."""
     ts = event.ts.timestamp()
     if isinstance(event, INTERACTIONS):
-        key = keys.label_buffer(event.user_id)
-        return [zmax(key, buffer_member(event), ts), zrembelow(key, ts - cfg.buffer_s)]
+        return [zmax(keys.label_buffer(event.user_id), buffer_member(event), ts)]
     if isinstance(event, Impression):
         score = closes_at(event, cfg.rules).timestamp() + cfg.lateness_s
         return [put(keys.label_impression(event.user_id, event.request_id), encode(event)),
                 zmax(keys.LABEL_OPEN, open_member(event), score)]
     return []
+
+
+def trim_writes(users: Iterable[str], wm: float, cfg: LabelFlowConfig) -> list[Write]:
+    return [zrembelow(keys.label_buffer(u), wm - cfg.buffer_s) for u in sorted(set(users))]
 
 
 def watermark_reads(cfg: LabelFlowConfig) -> list[Read]:

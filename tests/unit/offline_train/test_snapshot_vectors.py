@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from offline.dataset import load_training_data
-from offline.publish_vectors import activate, active_version, from_bytes, publish, vector_writes
+from offline.publish_vectors import activate, active_version, from_bytes, live_namespace, publish, vector_writes
 from offline.snapshot import TimeRange, open_snapshot, write_snapshot
 from schemas.events import Click, Dismiss, ItemMeta, Rate, View
 from streams import keys
@@ -62,6 +62,9 @@ class FakeRedis:
     def hgetall(self, k: str) -> dict[str, str]:
         return self.hashes.get(k, {})
 
+    def get(self, k: str) -> bytes | None:
+        return self.strings.get(k)
+
 
 def test_vectors_use_the_documented_keys_and_float32_le() -> None:
     items, users = np.arange(6, dtype=np.float32).reshape(2, 3), np.ones((1, 3), dtype=np.float32)
@@ -75,3 +78,6 @@ def test_vectors_use_the_documented_keys_and_float32_le() -> None:
     assert active_version(r) is None  # publishing alone does not switch the fold-in
     activate(r, "v1", 3)
     assert active_version(r) == "v1" and r.hashes[keys.VEC_META]["dim"] == "3"
+    assert live_namespace(r, "sr") == "sr"
+    r.strings[keys.LIVE_POINTER] = b"ns2"
+    assert live_namespace(r, "sr") == "ns2"

@@ -48,3 +48,16 @@ def test_columns_are_reordered_into_the_rankers_order_and_names_checked() -> Non
     np.testing.assert_array_equal(matrix_for(r, cols, full), [[3.0, 1.0]])
     with pytest.raises(FeatureMismatch, match="missing_feature"):
         matrix_for(HeuristicRanker(feature_names=("a", "missing_feature")), cols, full)
+
+
+def test_warmed_and_refreshed_rows_equal_live_ones() -> None:
+    store = _store()
+    items = ["i0", "i1", "i2", "i3"]
+    _, ref = assemble(asyncio.run(store.read(all_reads("u", items, NOW))), "u", items, NOW)
+    f = FeatureFetcher(store.read, item_ttl_s=60.0)
+    assert asyncio.run(f.warm(items, NOW)) == 4 and f.cached_count() == 4
+    np.testing.assert_array_equal(asyncio.run(f.fetch("u", items, NOW)).matrix, ref)
+    assert asyncio.run(f.refresh_oldest(NOW)) == 0  # nothing is old yet
+    later = NOW + timedelta(seconds=50)
+    assert asyncio.run(f.refresh_oldest(later, batch=2)) == 2
+    assert sorted(asyncio.run(f.fetch("u", items, later)).age_s.tolist()) == [0.0, 0.0, 50.0, 50.0]

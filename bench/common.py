@@ -1,0 +1,89 @@
+"""Shared benchmark scaffolding: private services on free ports, a settings copy, synthetic events."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import tempfile
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import redis
+
+from schemas.events import Click, Event, Impression, ItemMeta, Rate, Save, View
+from streams import keys
+from streams.embeddings import encode_f32
+from streamrec import services
+from streamrec.settings import Settings
+
+T0 = datetime(2025, 6, 1, tzinfo=timezone.utc)
+VERSION = "bench"
+DIM = 32
+
+
+@contextlib.contextmanager
+def private_infra(s: Settings) -> Iterator[tuple[Settings, dict[str, str]]]:
+    """A broker and Redis (AOF, appendfsync everysec) of our own; yields settings + child env."""
+    root = Path(tempfile.mkdtemp(prefix="streamrec-bench-"))
+    kafka = services.start_kafka(services.free_port(), root / "kafka")
+    red = services.start_redis(services.free_port(), root / "redis", aof=True, fsync="everysec")
+    tag = uuid.uuid4().hex[:6]
+    env = {
+        "STREAMREC_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka.port}",
+        "STREAMREC_REDIS_URL": f"redis://127.0.0.1:{red.port}/0",
+        "STREAMREC_NAMESPACE": f"b{tag}",
+        "STREAMREC_TOPIC_EVENTS": f"events.{tag}",
+        "STREAMREC_TOPIC_DLQ": f"dlq.{tag}",
+        "STREAMREC_TOPIC_IMPRESSIONS": f"impressions.{tag}",
+        "STREAMREC_TOPIC_TRAINING": f"training.{tag}",
+        "STREAMREC_WORKER_ID": f"bench-{tag}",
+        "STREAMREC_STATE_DIR": str(root / "state"),
+        "STREAMREC_TOPIC_PARTITIONS": str(s.topic_partitions),
+    }
+    try:
+        yield s.model_copy(update={k[len("STREAMREC_"):].lower(): v for k, v in env.items()
+                                   if k != "STREAMREC_STATE_DIR" and k != "STREAMREC_TOPIC_PARTITIONS"}
+                           | {"state_dir": root / "state"}), env
+    finally:
+        kafka.stop()
+        red.stop()
+
+
+def publish_vectors(s: Settings, items: int, trained_share: float = 0.9, seed: int = 0) -> None:
+    """Item factors as the trainer would publish them (docs/streams.md)."""
+    rng = np.random.default_rng(seed)
+    r = redis.Redis.from_url(s.redis_url)
+    pipe = r.pipeline(transaction=False)
+    pipe.hset(keys.VEC_META, mapping={"version": VERSION, "dim": str(DIM)})
+    for k in range(int(items * trained_share)):
+        pipe.set(keys.trained_item_vector(VERSION, f"i{k}"), encode_f32(rng.normal(size=DIM)))
+    pipe.execute()
+    r.close()
+
+
+def mixed_events(n: int, users: int = 5000, items: int = 2000, seed: int = 0, prefix: str = "b",
+                 spacing_s: float = 0.05, t0: datetime = T0) -> list[Event]:
+    """Item metadata, then interactions with ~10% impressions, in event-time order."""
+    rng = random.Random(seed)
+    out: list[Event] = [ItemMeta(event_id=f"{prefix}m{k}", ts=t0, item_id=f"i{k}",
+                                 categories=[f"c{k % 20}"]) for k in range(items)]
+    for k in range(n - items):
+        ts = t0 + timedelta(seconds=k * spacing_s)
+        u, i = f"u{rng.randrange(users)}", f"i{min(items - 1, int(rng.paretovariate(1.2)) - 1 + rng.randrange(5))}"
+        base = dict(event_id=f"{prefix}{k}", ts=ts, user_id=u)
+        r = rng.random()
+        if r < 0.1:
+            out.append(Impression(**base, request_id=f"{prefix}r{k}", model_version="bench",
+                                  item_ids=[f"i{rng.randrange(items)}" for _ in range(10)]))
+        elif r < 0.5:
+            out.append(View(**base, item_id=i, dwell_ms=int(rng.lognormvariate(9, 1.2))))
+        elif r < 0.8:
+            out.append(Click(**base, item_id=i))
+        elif r < 0.9:
+            out.append(Save(**base, item_id=i))
+        else:
+            out.append(Rate(**base, item_id=i, rating=rng.randint(1, 5)))
+    return out

@@ -1,0 +1,107 @@
+"""``streamrec bench freshness``: produce -> visible in the serving feature reads, under load.
+
+A background producer sends ``--rate`` events/s (default 1,000) to the events
+topic; meanwhile ``--probes`` probe clicks (a fresh user x item each) are
+produced one at a time, and each is timed from just before ``send`` until
+``click_count_by_item_1h`` for its item, read exactly as serving reads features
+(``streams.features.all_reads`` + ``assemble``, one round trip), shows it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import redis.asyncio as aioredis
+
+from bench.common import mixed_events, private_infra, publish_vectors
+from schemas.codec import encode
+from schemas.events import Click, Impression
+from streams.features import all_reads, assemble, feature_names
+from streams.store_redis import RedisStore
+from streamrec import runtime
+from streamrec.kafka import ensure_topics, start_producer
+from streamrec.publisher import event_key
+from streamrec.settings import Settings
+
+FEATURE = "click_count_by_item_1h"
+
+
+async def background(s: Settings, rate: float, stop: threading.Event, sent: list[int]) -> None:
+    p = await start_producer(s)
+    t0 = time.monotonic()
+    events = mixed_events(200_000, t0=datetime.now(timezone.utc), spacing_s=1.0 / rate, prefix="bg")[2000:]
+    try:
+        k = 0
+        while not stop.is_set() and k < len(events):
+            e = events[k]
+            topic = s.topic_impressions if isinstance(e, Impression) else s.topic_events
+            await p.send(topic, key=event_key(e), value=encode(e))
+            k += 1
+            ahead = k / rate - (time.monotonic() - t0)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+        sent.append(k)
+        sent.append(int(time.monotonic() - t0))
+    finally:
+        await p.stop()
+
+
+async def probes(s: Settings, n: int) -> list[float]:
+    p = await start_producer(s, linger_ms=0)
+    client = aioredis.Redis.from_url(s.redis_url)
+    store = RedisStore(client, s.namespace, follow_live=True)
+    col = feature_names().index(FEATURE)
+    out: list[float] = []
+    try:
+        for k in range(n):
+            user, item = f"probe-u{k}", f"probe-i{k}"
+            ev = Click(event_id=f"probe-{k}", ts=datetime.now(timezone.utc), user_id=user, item_id=item)
+            t0 = time.perf_counter()
+            await p.send(s.topic_events, key=event_key(ev), value=encode(ev))
+            while True:
+                now = datetime.now(timezone.utc)
+                reads = all_reads(user, [item], now)
+                _, x = assemble(await store.read(reads), user, [item], now)
+                if x[0, col] >= 1:
+                    break
+                if time.perf_counter() - t0 > 30:
+                    raise RuntimeError(f"probe {k} not visible after 30 s")
+                await asyncio.sleep(0.001)
+            out.append((time.perf_counter() - t0) * 1000.0)
+            await asyncio.sleep(0.02)
+    finally:
+        await p.stop()
+        await client.aclose()
+    return out
+
+
+def run_freshness_bench(base: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    with private_infra(base) as (s, env):
+        asyncio.run(ensure_topics(s))
+        publish_vectors(s, items=2000)
+        child = runtime.worker(env, s.state_dir / "worker.log").start()
+        try:
+            asyncio.run(probes(s, 3))  # worker up and assigned
+            stop, sent = threading.Event(), []  # type: ignore[var-annotated]
+            bg = threading.Thread(target=lambda: asyncio.run(background(s, float(args.rate), stop, sent)))
+            bg.start()
+            time.sleep(3.0)
+            lat = asyncio.run(probes(s, int(args.probes)))
+            stop.set()
+            bg.join(30)
+        finally:
+            child.stop()
+    arr = np.asarray(lat)
+    return {
+        "p50_ms": round(float(np.percentile(arr, 50)), 2),
+        "p99_ms": round(float(np.percentile(arr, 99)), 2),
+        "max_ms": round(float(arr.max()), 2),
+        "probes": len(lat),
+        "background_events_per_s": round(sent[0] / max(1, sent[1]), 1) if sent else None,
+    }

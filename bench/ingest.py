@@ -1,0 +1,131 @@
+"""``streamrec bench ingest``: events/s through Kafka -> worker -> Redis, against a raw baseline.
+
+Both runs read the same pre-loaded topics on a private broker + Redis:
+
+* worker: the real ``streamrec worker`` child process (Faust, every feature, labels,
+  embeddings, one Lua apply per batch); rate = events applied / time, measured
+  from its first applied batch to the last (start-up excluded);
+* raw: one aiokafka consumer (no group, no decoding, no logic) making one
+  pipelined Redis write (HINCRBY) per event, one pipeline per fetched batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+import redis
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bench.common import mixed_events, private_infra, publish_vectors
+from schemas.codec import encode
+from schemas.events import Impression
+from streams import keys
+from streamrec import runtime
+from streamrec.kafka import ensure_topics, start_producer
+from streamrec.publisher import event_key
+from streamrec.settings import Settings
+
+
+async def preload(s: Settings, n: int) -> int:
+    await ensure_topics(s)
+    p = await start_producer(s, linger_ms=20)
+    sent = 0
+    try:
+        events = mixed_events(n)
+        for start in range(0, len(events), 5000):
+            futs = []
+            for e in events[start:start + 5000]:
+                topic = s.topic_impressions if isinstance(e, Impression) else s.topic_events
+                futs.append(await p.send(topic, key=event_key(e), value=encode(e)))
+            await asyncio.gather(*futs)
+            sent += len(futs)
+    finally:
+        await p.stop()
+    return sent
+
+
+def applied(r: redis.Redis, ns: str) -> int:
+    st = r.hgetall(keys.namespaced(ns, keys.STATS))
+    return sum(int(v) for k, v in st.items() if k.decode().startswith("applied:"))
+
+
+def run_worker(s: Settings, env: dict[str, str], n: int) -> tuple[float, dict[str, Any]]:
+    r = redis.Redis.from_url(s.redis_url)
+    child = runtime.worker(env | {"STREAMREC_WORKER_BATCH": str(s.worker_batch)}, s.state_dir / "worker.log")
+    child.start()
+    try:
+        t_first = c_first = None
+        deadline = time.monotonic() + 1800
+        while time.monotonic() < deadline:
+            c = applied(r, s.namespace)
+            now = time.monotonic()
+            if t_first is None and c > 0:
+                t_first, c_first = now, c
+            if c >= n:
+                break
+            if not child.alive():
+                raise RuntimeError(f"worker died: {child.log_tail(10)}")
+            time.sleep(0.05)
+        else:
+            raise RuntimeError(f"worker applied only {applied(r, s.namespace)} of {n} events")
+        assert t_first is not None and c_first is not None
+        rate = (n - c_first) / max(1e-9, now - t_first)
+        metrics = {k.decode(): v.decode() for k, v in
+                   r.hgetall(keys.namespaced(s.namespace, keys.worker_metrics(s.worker_instance))).items()}
+        return rate, metrics
+    finally:
+        child.stop()
+        r.close()
+
+
+async def run_raw(s: Settings, n: int) -> float:
+    import redis.asyncio as aioredis
+
+    c = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=None, enable_auto_commit=False,
+                         auto_offset_reset="earliest")
+    rc = aioredis.Redis.from_url(s.redis_url)
+    await c.start()
+    try:
+        tps = [TopicPartition(t, p) for t in (s.topic_events, s.topic_impressions) for p in range(s.topic_partitions)]
+        c.assign(tps)
+        await c.seek_to_beginning(*tps)
+        got = 0
+        t0: float | None = None
+        first = 0
+        while got < n:
+            batch = await c.getmany(timeout_ms=500, max_records=5000)
+            pipe = rc.pipeline(transaction=False)
+            k = 0
+            for msgs in batch.values():
+                for m in msgs:
+                    pipe.hincrby("rawbench:counts", str(m.partition), 1)
+                    k += 1
+            if k:
+                await pipe.execute()
+                if t0 is None:
+                    t0, first = time.monotonic(), k
+                got += k
+        return (got - first) / max(1e-9, time.monotonic() - (t0 or 0.0))
+    finally:
+        await c.stop()
+        await rc.aclose()
+
+
+def run_ingest_bench(base: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    n = int(args.events)
+    with private_infra(base) as (s, env):
+        sent = asyncio.run(preload(s, n))
+        publish_vectors(s, items=2000)
+        worker_rate, metrics = run_worker(s, env, sent)
+        raw_rate = asyncio.run(run_raw(s, sent))
+    return {
+        "events": sent,
+        "events_per_s": round(worker_rate, 1),
+        "raw_events_per_s": round(raw_rate, 1),
+        "ratio": round(worker_rate / raw_rate, 3) if raw_rate else None,
+        "worker_batch": s.worker_batch,
+        "worker_metrics": metrics,
+    }
