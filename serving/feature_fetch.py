@@ -19,7 +19,6 @@ user x item, user x category and The age of the item-side row each candidate use
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Sequence

@@ -18,7 +18,7 @@ import redis.exceptions as rexc
 from streams import keys
 from streams.digest import Value, digest_items
 from streams.store import ApplyResult, Guarded, Read, StoreUnavailable
-from streams.writes import Write
+
 
 APPLY_LUA = r"""
 local ns = ARGV[1]

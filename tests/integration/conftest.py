@@ -91,3 +91,64 @@ def wait_until(
 
 def run(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(coro)
+
+
+async def topic_records(s: Settings) -> list:  # type: ignore[type-arg]
+    """Every retained record of the events and impressions topics, merged by record timestamp."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from streams.batch import Record
+
+    c = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=None, enable_auto_commit=False,
+                         auto_offset_reset="earliest")
+    await c.start()
+    try:
+        tps = [TopicPartition(t, p) for t in (s.topic_events, s.topic_impressions)
+               for p in (c.partitions_for_topic(t) or await _parts(c, t))]
+        c.assign(tps)
+        ends = await c.end_offsets(tps)
+        await c.seek_to_beginning(*tps)
+        got: list[tuple[int, int, int, Record]] = []
+        todo = {tp for tp in tps if ends[tp] > 0}
+        while todo:
+            for tp, msgs in (await c.getmany(*todo, timeout_ms=1000)).items():
+                for m in msgs:
+                    if m.offset < ends[tp]:
+                        topic = "" if tp.topic == s.topic_events else tp.topic
+                        got.append((m.timestamp, 0 if topic == "" else 1, m.offset, Record(tp.partition, m.offset, m.value, topic)))
+                    if m.offset + 1 >= ends[tp]:
+                        todo.discard(tp)
+        got.sort(key=lambda t: (t[0], t[1], t[3].partition, t[2]))
+        return [r for *_, r in got]
+    finally:
+        await c.stop()
+
+
+async def _parts(c, topic: str) -> set[int]:  # type: ignore[no-untyped-def]
+    await c._client.force_metadata_update()
+    return c.partitions_for_topic(topic) or set()
+
+
+def reference_digest(s: Settings, chunk: int = 500) -> str:
+    """The digest of an uninterrupted run: every retained record, processed once by the worker's own
+    code path into an in-memory store."""
+    from datetime import datetime, timezone
+
+    from streams.processor import BatchProcessor
+    from streams.store_memory import MemoryStore
+    from streams.worker import plan_config
+
+    records = run(topic_records(s))
+    store = MemoryStore()
+
+    async def nothing(v: bytes, k: bytes | None) -> None:
+        return None
+
+    proc = BatchProcessor(store, nothing, lambda: datetime.now(timezone.utc), s.topic_events, plan_config(s))
+
+    async def go() -> str:
+        for start in range(0, len(records), chunk):
+            await proc.process(records[start:start + chunk])
+        return await store.digest()
+
+    return run(go())

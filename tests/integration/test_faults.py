@@ -10,22 +10,18 @@ import asyncio
 import threading
 import uuid
 from collections import Counter
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 import redis
 
-from schemas.codec import encode
 from streams import keys
-from streams.batch import Record, plan_batch
-from streams.store_memory import MemoryStore
 from streams.store_redis import RedisStore
 from streamrec import runtime, services
 from streamrec.publisher import publish_events
 from streamrec.settings import Settings
-from tests.integration.conftest import run, wait_until
+from tests.integration.conftest import reference_digest, run, wait_until
 from tests.integration.events_gen import interactions
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -62,13 +58,6 @@ def applied(r: redis.Redis, ns: str) -> int:
     return sum(int(v) for k, v in st.items() if k.startswith("applied:"))
 
 
-def reference(events: list) -> str:  # type: ignore[type-arg]
-    store = MemoryStore()
-    plan = plan_batch([Record(0, i, encode(e)) for i, e in enumerate(events)], datetime.now(timezone.utc), "ref")
-    asyncio.run(store.apply(plan.guarded))
-    return asyncio.run(store.digest())
-
-
 def live_digest(s: Settings) -> str:
     import redis.asyncio as aioredis
 
@@ -89,7 +78,7 @@ def check_exact(r: redis.Redis, s: Settings, events: list) -> None:  # type: ign
     for item, c in expected.items():
         got = {k: int(v) for k, v in r.hgetall(keys.namespaced(s.namespace, keys.item_counts(item))).items()}
         assert got == dict(c), item
-    assert live_digest(s) == reference(events)
+    assert live_digest(s) == reference_digest(s)
 
 
 def test_redis_killed_and_restarted_mid_stream_loses_no_update(own: dict[str, object]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
-from datetime import datetime, timezone
 
 import orjson
 import pytest
@@ -13,18 +12,15 @@ import redis
 from aiokafka import AIOKafkaConsumer
 from fastapi.testclient import TestClient
 
-from schemas.codec import encode
 from serving.main import create_app
 from streams import keys
-from streams.batch import Record, plan_batch
-from streams.store_memory import MemoryStore
 from streams.store_redis import RedisStore
 from streamrec.kafka import ensure_topics, start_producer
 from streamrec.publisher import publish_events
 from streamrec.runtime import Child
 from streamrec.settings import Settings
-from tests.integration.conftest import run, wait_until
-from tests.integration.events_gen import T0, interactions
+from tests.integration.conftest import reference_digest, run, wait_until
+from tests.integration.events_gen import interactions
 
 pytestmark = pytest.mark.integration
 
@@ -128,14 +124,6 @@ def test_same_event_twice_counts_once(settings: Settings, worker: Child, rclient
     assert counts(rclient, ns, "i-dup") == {"click": "1"}
 
 
-def _reference_digest(events: list, namespace: str) -> str:  # type: ignore[type-arg]
-    store = MemoryStore(namespace)
-    now = datetime.now(timezone.utc)
-    plan = plan_batch([Record(0, i, encode(e)) for i, e in enumerate(events)], now, "ref")
-    asyncio.run(store.apply(plan.guarded))
-    return asyncio.run(store.digest())
-
-
 def test_sigkill_mid_stream_loses_nothing_and_double_counts_nothing(
     settings: Settings, worker: Child, rclient: redis.Redis
 ) -> None:
@@ -161,7 +149,7 @@ def test_sigkill_mid_stream_loses_nothing_and_double_counts_nothing(
         assert {k: int(v) for k, v in counts(rclient, ns, item).items()} == dict(c), item
     # the whole state equals a clean in-memory application of the same events
     live = run(_redis_digest(settings))
-    assert live == _reference_digest(events, ns)
+    assert live == reference_digest(settings)
 
 
 async def _redis_digest(s: Settings) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from typing import AsyncIterator, Callable, Iterator
+from typing import Callable, Iterator
 
 import pytest
 import redis.asyncio as aioredis

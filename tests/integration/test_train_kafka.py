@@ -4,7 +4,6 @@ under the registry version, and the stream's fold-in pointed at the promoted ver
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
