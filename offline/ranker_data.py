@@ -4,11 +4,24 @@
   graded labels; a dismiss counts as 0 for LambdaRank).  Rows whose served
   feature names lack one of ours are skipped.
 * While there are fewer than ``min_impression_groups`` impressions, backfilled
-  groups are added (``ranker_train.backfill_groups``): each of the latest
-  validation-period positives plus ``n_negatives`` sampled items, every row with
-  point-in-time features from the stream's code (``offline.pit_features``).
-* ``retrieval_score`` is the cosine of the user's and the item's vectors from the
-  retrieval model fitted *before* the validation period, as serving's ANN scores it.
+  groups are added (:func:`hard_negative_groups`): each of the latest
+  validation-period positives that the retrieval model would have retrieved (in the
+  user's top ``candidate_k`` at that time, as serving's ANN quota), plus **hard
+  negatives** sampled from that same top ``candidate_k`` (the user's known positives
+  excluded) and a few uniformly random items, as serving's candidate list mixes
+  them.  Positive and hard negatives come from the same candidate list, so
+  ``retrieval_score`` does not tell them apart by construction, and the
+  retrieval-order baseline on these groups is the retrieval model's real ranking.
+  Every row gets point-in-time features from the stream's code
+  (``offline.pit_features``).  Rows are shuffled within a group, so a ranker that
+  ties every score gains nothing from the positive's position.
+* ``retrieval_score`` is computed as serving's ANN source scores a candidate: the
+  cosine between the item's vector and the mean of the unit vectors of the user's
+  ``history_seeds`` latest positives before the group's time (the user's own vector
+  when there is no history yet), with the retrieval model fitted *before* the
+  validation period.  Serving has no retrieval-rank column, so the rank is not a
+  feature; within a group it is a monotone function of ``retrieval_score``, which a
+  tree ranker can use directly.
 """
 
 from __future__ import annotations
@@ -22,7 +35,6 @@ import numpy.typing as npt
 from offline.dataset import TrainingData
 from offline.models.base import FactorModel
 from offline.pit_features import Query, features_at, names as pit_names
-from offline.ranker_train import backfill_groups
 from offline.snapshot import Snapshot, parse_events, read_events_table, read_examples_table
 
 RETRIEVAL = "retrieval_score"  # serving.scoring.RETRIEVAL (same column name)
@@ -31,8 +43,11 @@ RETRIEVAL = "retrieval_score"  # serving.scoring.RETRIEVAL (same column name)
 @dataclass(frozen=True)
 class RankerDataConfig:
     min_impression_groups: int = 1000
-    max_backfill_groups: int = 800
-    n_negatives: int = 19
+    max_backfill_groups: int = 2500
+    candidate_k: int = 150  # = serving_quota_ann: the retrieval top-k a group's positive and hard negatives come from
+    n_hard_negatives: int = 12  # sampled from the retrieval model's top candidate_k for the user at the group's time
+    n_random_negatives: int = 3  # uniformly random items (serving also shows trending / fresh ones)
+    history_seeds: int = 10  # = serving_history_seeds: latest positives averaged into the ANN query
     replay_horizon_s: float | None = 14 * 86400.0  # None = replay the whole log
     seed: int = 0
 
@@ -46,6 +61,7 @@ class RankerData:
     feature_names: tuple[str, ...]
     n_impression_groups: int
     n_backfill_groups: int
+    n_not_retrieved: int = 0  # validation positives skipped as backfill groups: outside the retrieval top-k
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -53,9 +69,100 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.where(n > 0, n, 1.0)
 
 
-def retrieval_scores(model: FactorModel, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-    u, v = _unit(model.user_vectors()), _unit(model.item_vectors())
-    return np.einsum("ij,ij->i", u[users], v[items]).astype(np.float32)
+def history_queries(item_vectors: np.ndarray, user_vectors: np.ndarray, hist_users: np.ndarray,
+                    hist_items: np.ndarray, hist_times: np.ndarray, users: np.ndarray, times: np.ndarray,
+                    seeds: int) -> np.ndarray:
+    """Serving's ANN query at each (user, time): unit mean of the unit vectors of the user's ``seeds``
+    latest positives strictly before ``time``; the user's own unit vector when there are none."""
+    v, u = _unit(np.asarray(item_vectors, np.float64)), _unit(np.asarray(user_vectors, np.float64))
+    order = np.lexsort((hist_times, hist_users))
+    hu, hi, ht = hist_users[order], hist_items[order], hist_times[order]
+    lo = np.searchsorted(hu, users, side="left")
+    hi_user = np.searchsorted(hu, users, side="right")
+    out = np.empty((len(users), v.shape[1]))
+    for g, (a, b, t) in enumerate(zip(lo, hi_user, times)):
+        end = a + int(np.searchsorted(ht[a:b], t, side="left"))  # strictly before t
+        seen = hi[max(a, end - seeds):end]
+        out[g] = v[seen].mean(axis=0) if seen.size and seeds > 0 else u[users[g]]
+    result: np.ndarray = _unit(out)
+    return result
+
+
+@dataclass(frozen=True, eq=False)
+class CandidateGroups:
+    """Rows of backfilled groups (shuffled within each group), with their retrieval scores."""
+
+    group_ids: np.ndarray
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    times: np.ndarray
+    labels: np.ndarray  # the positive's graded label; 0 for negatives
+    retrieval: npt.NDArray[np.float32]
+    hard: np.ndarray  # True for hard negatives (the retrieval model's top candidates)
+    source_rows: np.ndarray  # per group: the index of its positive in the inputs
+    n_not_retrieved: int  # positives skipped: not in the retrieval top candidate_k
+
+
+def hard_negative_groups(users: np.ndarray, items: np.ndarray, times: np.ndarray, labels: np.ndarray,
+                         queries: np.ndarray, item_vectors: np.ndarray, known_users: np.ndarray,
+                         known_items: np.ndarray, n_hard: int, n_random: int, seed: int,
+                         candidate_k: int = 150, max_groups: int | None = None,
+                         group_id_start: int = 0) -> CandidateGroups:
+    """Groups from positives ``(users[g], items[g], times[g], labels[g])``, the latest ``max_groups`` (by
+    input order) whose item is among the ``candidate_k`` items scoring highest against ``queries[g]``
+    (other known positives of the user not counted): the positive, ``n_hard`` items sampled from that top
+    ``candidate_k`` and ``n_random`` uniformly random items, none of them a known positive of the user
+    (``known_users``/``known_items``: every positive pair in the history, so a later positive is never a
+    negative).  ``retrieval`` = cosine of the query and the item.  Rows are shuffled within a group."""
+    rng = np.random.default_rng(seed)
+    v = _unit(np.asarray(item_vectors, np.float64))
+    n_items = v.shape[0]
+    scores = np.asarray(queries, np.float64) @ v.T  # (groups, items)
+    by_user: dict[int, np.ndarray] = {}
+    ku, ki = np.asarray(known_users), np.asarray(known_items)
+    o = np.argsort(ku, kind="stable")
+    uniq, starts = np.unique(ku[o], return_index=True)
+    for u_, a, b in zip(uniq, starts, np.r_[starts[1:], o.size]):
+        by_user[int(u_)] = ki[o[a:b]]
+    rows: list[tuple[int, int, int, float, bool]] = []  # (group, item, label, score, hard)
+    limit = len(users) if max_groups is None else max(0, int(max_groups))
+    taken: list[int] = []
+    skipped = 0
+    for g in range(len(users) - 1, -1, -1):  # latest first
+        if len(taken) >= limit:
+            break
+        s = scores[g].copy()
+        blocked = np.zeros(n_items, dtype=bool)
+        blocked[by_user.get(int(users[g]), np.zeros(0, np.int64))] = True
+        blocked[items[g]] = False
+        s[blocked] = -np.inf
+        if int((s > s[items[g]]).sum()) >= candidate_k:  # serving would not have retrieved it
+            skipped += 1
+            continue
+        taken.append(g)
+        blocked[items[g]] = True
+        s[items[g]] = -np.inf
+        k = min(candidate_k, int((~blocked).sum()))
+        top = np.argpartition(-s, k - 1)[:k] if k else np.zeros(0, np.int64)
+        top = rng.choice(top, size=min(max(0, n_hard), top.size), replace=False) if top.size else top
+        blocked[top] = True
+        rest = np.flatnonzero(~blocked)
+        rnd = rng.choice(rest, size=min(max(0, n_random), rest.size), replace=False) if rest.size else rest
+        group = [(int(items[g]), int(labels[g]), False)] + [(int(i), 0, True) for i in top] + \
+                [(int(i), 0, False) for i in rnd]
+        for j in rng.permutation(len(group)):
+            it, lab, hard = group[j]
+            rows.append((g, it, lab, float(scores[g, it]), hard))
+    order = np.array(taken[::-1], dtype=np.int64)  # back to input (time) order
+    new_id = np.empty(len(users), dtype=np.int64)
+    new_id[order] = np.arange(order.size)
+    rows.sort(key=lambda r: new_id[r[0]])  # stable: keeps the shuffled order within a group
+    gi = np.array([r[0] for r in rows], dtype=np.int64)
+    return CandidateGroups(
+        group_ids=new_id[gi] + group_id_start, user_ids=np.asarray(users)[gi],
+        item_ids=np.array([r[1] for r in rows], np.int64), times=np.asarray(times, np.float64)[gi],
+        labels=np.array([r[2] for r in rows], np.int64), retrieval=np.array([r[3] for r in rows], np.float32),
+        hard=np.array([r[4] for r in rows], bool), source_rows=order, n_not_retrieved=skipped)
 
 
 def impression_rows(snap: Snapshot, columns: tuple[str, ...]) -> tuple[list[np.ndarray], list[int], list[str], list[float]]:
@@ -84,13 +191,22 @@ def build_ranker_data(snap: Snapshot, data: TrainingData, fit_model: FactorModel
     n_imp = int(g_codes.max()) + 1 if len(g_codes) else 0
     parts_X = [np.vstack(X_imp)] if X_imp else []
     parts_y, parts_g, parts_t = [np.asarray(y_imp, np.int64)], [g_codes.astype(np.int64)], [np.asarray(t_imp, np.float64)]
-    n_back = 0
+    n_back = n_not_retrieved = 0
     if n_imp < cfg.min_impression_groups:
         pos = data.positives
-        late = np.flatnonzero(data.times >= cut_time)[-cfg.max_backfill_groups:]
-        bf = backfill_groups(pos.users[late], pos.items[late], data.times[late], pos.values[late].astype(np.int64),
-                             np.arange(pos.n_items), cfg.n_negatives, cfg.seed, group_id_start=n_imp)
+        by_time = np.argsort(data.times, kind="stable")
+        late = by_time[data.times[by_time] >= cut_time]
+        q = history_queries(fit_model.item_vectors(), fit_model.user_vectors(), pos.users, pos.items, data.times,
+                            pos.users[late], data.times[late], cfg.history_seeds)
+        bf = hard_negative_groups(pos.users[late], pos.items[late], data.times[late],
+                                  np.maximum(pos.values[late].astype(np.int64), 1), q, fit_model.item_vectors(),
+                                  pos.users, pos.items, cfg.n_hard_negatives, cfg.n_random_negatives, cfg.seed,
+                                  cfg.candidate_k, cfg.max_backfill_groups, group_id_start=n_imp)
         n_back = len(np.unique(bf.group_ids))
+        if n_back == 0:
+            raise ValueError(f"none of the {late.size} validation-period positives is in the retrieval model's top "
+                             f"{cfg.candidate_k}: no backfilled groups (raise candidate_k)")
+        n_not_retrieved = bf.n_not_retrieved
         firsts = np.flatnonzero(np.r_[True, bf.group_ids[1:] != bf.group_ids[:-1]])
         bounds = np.r_[firsts, len(bf.group_ids)]
         queries = [Query(data.user_ids[bf.user_ids[a]], tuple(data.item_ids[i] for i in bf.item_ids[a:b]), float(bf.times[a]))
@@ -98,15 +214,14 @@ def build_ranker_data(snap: Snapshot, data: TrainingData, fit_model: FactorModel
         start = None if cfg.replay_horizon_s is None else float(bf.times.min()) - cfg.replay_horizon_s
         events = _events_since(snap, start)
         feats = features_at(events, queries, progress=progress)
-        rs = retrieval_scores(fit_model, bf.user_ids, bf.item_ids)
-        parts_X.append(np.hstack([np.vstack(feats), rs[:, None]]))
+        parts_X.append(np.hstack([np.vstack(feats), bf.retrieval[:, None]]))
         parts_y.append(bf.labels.astype(np.int64))
         parts_g.append(bf.group_ids.astype(np.int64))
         parts_t.append(bf.times.astype(np.float64))
     if not parts_X:
         raise ValueError("no impressions and no positives to backfill from: nothing to train the ranker on")
     return RankerData(np.vstack(parts_X).astype(np.float32), np.concatenate(parts_y), np.concatenate(parts_g),
-                      np.concatenate(parts_t), columns, n_imp, n_back)
+                      np.concatenate(parts_t), columns, n_imp, n_back, n_not_retrieved)
 
 
 def _events_since(snap: Snapshot, start: float | None) -> list:  # type: ignore[type-arg]

@@ -2,9 +2,11 @@
 
 Reads the events the demo just published back from Kafka into a Parquet
 snapshot, selects between ALS and BPR by validation recall, builds the FAISS
-index, trains the LambdaRank ranker on backfilled groups with point-in-time
-features, publishes to the registry under the demo's state dir (gate + promote)
-and the vectors to the demo's Redis.  Called by ``streamrec.demo``.
+index, trains the LambdaRank ranker on backfilled groups (hard negatives from the
+retrieval model's candidates, point-in-time features), publishes to the registry
+under the demo's state dir -- promoted only if it ranks at least as well as the
+retrieval order on the same validation groups (otherwise serving keeps its
+heuristic) -- and the vectors to the demo's Redis.  Called by ``streamrec.demo``.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ import torch
 from offline.movielens import MovieLens
 from offline.ranker_data import RankerDataConfig
 from offline.retrieval import RetrievalConfig
-from offline.train_pipeline import TrainConfig
+from offline.train_pipeline import TrainConfig, TrainResult
 from streamrec.settings import Settings
 
 DEMO_CONFIG = TrainConfig(
     retrieval=RetrievalConfig(candidates=("als", "bpr")),
-    ranker_data=RankerDataConfig(max_backfill_groups=500),
+    ranker_data=RankerDataConfig(max_backfill_groups=2000),
 )
 
 
@@ -34,6 +36,13 @@ def train_for_demo(settings: Settings, ml: MovieLens, root: Path) -> str:
     s = settings.model_copy(update={"train_runs_dir": root / "train_runs"})
     cfg = replace(DEMO_CONFIG, gate_margin=s.train_gate_margin, namespace=s.namespace)
     r = train_run(s, "kafka", None, None, progress=True, now=datetime.now(timezone.utc), config=cfg)
-    return (f"{r.retrieval_model} + LambdaRank, validation NDCG@10 {r.metrics['ndcg@10']:.4f}, "
-            f"model {r.version} {'promoted' if r.promoted else 'not promoted'}, {r.vectors_published} vectors "
-            f"in Redis, {r.seconds:.0f}s; report {r.report_path}")
+    return demo_summary(r)
+
+
+def demo_summary(r: TrainResult) -> str:
+    """One line: ranker vs retrieval order on the same validation groups, and the gate's decision and why."""
+    base = r.retrieval_order.get("ndcg@10", float("nan"))
+    state = "promoted" if r.promoted else "NOT promoted (serving keeps its current model or heuristic)"
+    return (f"{r.retrieval_model} + LambdaRank, validation NDCG@10 {r.metrics['ndcg@10']:.4f} vs retrieval order "
+            f"{base:.4f}; model {r.version} {state}: {r.gate_reason}; {r.vectors_published} vectors in Redis, "
+            f"{r.seconds:.0f}s; report {r.report_path}")

@@ -81,7 +81,7 @@ class _Interaction(_Base):
 
 class View(_Interaction):
     type: Literal["view"] = "view"
-    dwell_ms: int = Field(ge=0, le=MAX_DWELL_MS)
+    dwell_ms: int = Field(ge=0, le=MAX_DWELL_MS, strict=True)
 
 
 class Click(_Interaction):
@@ -98,7 +98,7 @@ class Share(_Interaction):
 
 class Rate(_Interaction):
     type: Literal["rate"] = "rate"
-    rating: int = Field(ge=1, le=5)
+    rating: int = Field(ge=1, le=5, strict=True)
 
 
 class Implement(_Interaction):

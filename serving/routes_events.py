@@ -9,7 +9,7 @@ import orjson
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, HTTPException, Request
 
-from schemas.codec import MAX_EVENT_BYTES, Rejection, encode, validate_obj
+from schemas.codec import MAX_EVENT_BYTES, Rejection, dead_letter, encode, validate_obj
 from serving.deps import ApiKey, State
 from serving.models import EventError, IngestResponse
 from serving.watermark import encode_token
@@ -37,25 +37,39 @@ async def post_events(request: Request, state: State, _auth: ApiKey) -> IngestRe
         raise HTTPException(413, f"{len(items)} events in one request; the limit is {s.max_batch_events}")
     now = datetime.now(timezone.utc)
     errors: list[EventError] = []
+    rejections: list[Rejection] = []
     accepted = []
     for i, obj in enumerate(items):
-        raw = orjson.dumps(obj) if not isinstance(obj, dict) else b""
-        if isinstance(obj, dict) and len(orjson.dumps(obj)) > MAX_EVENT_BYTES:
-            errors.append(EventError(index=i, event_id=None, reason=f"event is larger than {MAX_EVENT_BYTES} bytes"))
-            continue
-        res = validate_obj(obj, now, raw)
+        res: object
+        try:
+            raw = orjson.dumps(obj)
+        except (TypeError, orjson.JSONEncodeError):
+            raw = b""
+        if not raw:
+            res = Rejection("event is nested too deeply to be an event", b"")
+        elif len(raw) > MAX_EVENT_BYTES:
+            res = Rejection(f"event is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}", raw)
+        else:
+            res = validate_obj(obj, now, raw)
         if isinstance(res, Rejection):
             errors.append(EventError(index=i, event_id=res.event_id, reason=res.reason))
+            rejections.append(res)
         else:
             accepted.append(res)
     marks: dict[int, int] = {}
-    if accepted:
+    if accepted or rejections:
         try:
             producer = await state.producer()
             futs = [await producer.send(s.topic_events, key=event_key(e), value=encode(e)) for e in accepted]
-            for md in await asyncio.wait_for(asyncio.gather(*futs), 30):
+            # rejected events also reach the dead-letter topic, so operators see every refusal in one place
+            dlq = [await producer.send(s.topic_dlq, value=dead_letter(r, "http", now)) for r in rejections]
+            for md in (await asyncio.wait_for(asyncio.gather(*futs, *dlq), 30))[: len(futs)]:
                 if marks.get(md.partition, -1) < md.offset + 1:
                     marks[md.partition] = md.offset + 1
         except (ServiceUnavailable, KafkaError, asyncio.TimeoutError) as err:
-            raise HTTPException(503, f"Kafka is unavailable, nothing was accepted; retry later ({err})") from err
+            raise HTTPException(
+                503,
+                f"Kafka is unavailable; part of the batch may have been written. Retry the whole batch: "
+                f"event ids make the retry safe ({err})",
+            ) from err
     return IngestResponse(accepted=len(accepted), rejected=len(errors), errors=errors, watermark=encode_token(marks))

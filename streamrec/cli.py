@@ -138,6 +138,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from bench.serve import main as bench_serve
 
         return bench_serve(args.json, args.clients, args.duration, args.items)
+    if args.which == "soak":
+        return _bench_soak(args)
     if args.which == "ingest":
         from bench.ingest import run_ingest_bench as run
     else:
@@ -149,6 +151,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"wrote {args.json}")
     else:
         print(text)
+    return 0
+
+
+def _bench_soak(args: argparse.Namespace) -> int:
+    from bench.soak import run_soak
+
+    rate = args.rate if args.rate != 1000.0 else 2000.0  # soak's default ingest rate
+    png = Path(args.png) if args.png else (Path(args.json).with_suffix(".png") if args.json else Path("soak.png"))
+    result = run_soak(_settings(), args.minutes, rate, args.rps, sample_s=5.0, png=png)
+    text = json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2, sort_keys=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        print(f"wrote {args.json} and {png}")
+    print(text)
     return 0
 
 
@@ -256,9 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(fn=cmd_replay)
 
     bn = sub.add_parser("bench", help="benchmarks on their own broker + Redis; JSON out")
-    bn.add_argument("which", choices=["ingest", "freshness", "serve", "train"])
+    bn.add_argument("which", choices=["ingest", "freshness", "serve", "train", "soak"])
     bn.add_argument("--source", default="movielens", help="train: movielens or a snapshot dir (`streamrec generate`)")
     _add_serve_bench_args(bn)
+    bn.add_argument("--minutes", type=_positive_float, default=5.0, help="soak: how long to run")
+    bn.add_argument("--rps", type=_positive_float, default=100.0, help="soak: /recommend requests per second")
+    bn.add_argument("--png", metavar="PATH", help="soak: where to write the plot (default beside --json)")
     bn.add_argument("--events", type=_positive_int, default=200_000, help="ingest: events to push through")
     bn.add_argument("--probes", type=_positive_int, default=300, help="freshness: probe events")
     bn.add_argument("--rate", type=_positive_float, default=1000.0, help="freshness: background events/s")

@@ -9,18 +9,18 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from schemas.events import Event, Impression, ItemMeta, Rate, View
-from streams.dwell import histogram_quantile
 from streams.features import keys
 from streams.features.config import FeatureConfig, WriteContext, seconds
-from streams.features.decay import decayed, log2_weight, num, ratio
-from streams.features.family import Column, Family, Raw
+from streams.features.decay import MAX_EXP, log2_weight, num
+from streams.features.family import Column, Family, Raw, ReadKey, by_key, floats, pow2
 from streams.features.interactions import INTERACTIONS
-from streams.features.windows import count_name, window_counts, window_reads, window_writes
+from streams.features.windows import (count_name, window_count_columns, window_reads_many,
+                                      window_writes)
 from streams.store import Read
 from streams.writes import Write, hincrby, hincrbyfloat, hmin, hset, zlogadd
 
@@ -87,10 +87,9 @@ def writes(event: Event, cfg: FeatureConfig, ctx: WriteContext) -> list[Write]:
 
 
 def reads(user_id: str, item_ids: Sequence[str], now: datetime, cfg: FeatureConfig) -> list[Read]:
-    now_s = seconds(now)
     out = [Read("hgetall", keys.CATEGORY_STATS)]
-    for item in item_ids:
-        out += window_reads(keys.item_window, item, now_s, cfg)
+    for item, win in zip(item_ids, window_reads_many(keys.item_window, item_ids, seconds(now), cfg)):
+        out += win
         out += [Read("hgetall", keys.item_agg(item)), Read("zrevrange", keys.item_decay(item), (0, -1)),
                 Read("hgetall", keys.item_cats(item))]
     return out
@@ -117,40 +116,132 @@ def category_prior(stats_: dict[str, str], type_: str, cats: Sequence[str], base
     return sum(per_cat) / len(per_cat)
 
 
+def categories_of(found: Mapping[ReadKey, Any], item_ids: Sequence[str]) -> list[tuple[str, ...]]:
+    """``item_categories`` of every item (``found`` = ``family.by_key(raw)``); each distinct
+    stored JSON text is parsed once."""
+    memo: dict[str, tuple[str, ...]] = {}
+    out = []
+    for item in item_ids:
+        text = (found.get(("hgetall", keys.item_cats(item), ())) or {}).get("list", "[]")
+        cats = memo.get(text)
+        if cats is None:
+            cats = memo[text] = tuple(json.loads(text))
+        out.append(cats)
+    return out
+
+
+AGG_FIELDS = ("impression", "click", "implement", "rating_sum", "rating_n", "dwell_n", "dwell_sum_ms",
+              "dwell_sumsq_b2", "dwell_long", "first_seen")
+
+
+def _agg_matrix(aggs: Sequence[dict[str, Any]], fields: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(values [n, len(fields)] with 0 for absent, present mask) of the stored agg hashes;
+    only the fields an item actually holds are touched."""
+    col = {f: k for k, f in enumerate(fields)}
+    nf = len(fields)
+    pos: list[int] = []
+    vals: list[Any] = []
+    for j, agg in enumerate(aggs):
+        for f, v in agg.items():
+            k = col.get(f)
+            if k is not None:
+                pos.append(j * nf + k)
+                vals.append(v)
+    A = np.zeros(len(aggs) * nf, dtype=np.float64)
+    present = np.zeros(len(aggs) * nf, dtype=bool)
+    if pos:
+        A[pos] = floats(vals)
+        present[pos] = True
+    return A.reshape(len(aggs), nf), present.reshape(len(aggs), nf)
+
+
+def _ratio(num_: Column, den: Column) -> Column:
+    """``decay.ratio`` elementwise: num/den, NaN where den <= 0."""
+    out: Column = np.full(len(den), math.nan)
+    np.divide(num_, den, out=out, where=den > 0)
+    return out
+
+
+def histogram_quantiles(counts: np.ndarray, q: float, cfg: FeatureConfig) -> Column:
+    """``dwell.histogram_quantile`` of every row of ``counts`` [n, buckets] (same floats)."""
+    n, nb = counts.shape
+    out = np.full(n, math.nan)
+    total = counts.sum(axis=1)
+    rows = np.flatnonzero(total > 0)
+    if not len(rows):
+        return out
+    c = counts[rows]
+    rank = np.maximum(0.0, q * total[rows] - 1e-9)
+    cum = np.cumsum(c, axis=1)
+    # first bucket whose cumulative count reaches the rank, skipping empty buckets
+    k = np.argmax((cum >= rank[:, None]) & (c > 0), axis=1)
+    r = np.arange(len(rows))
+    ck = c[r, k]
+    frac = (rank - (cum[r, k] - ck)) / ck
+    edges = cfg.dwell_buckets.edges_ms()
+    lo = np.array((0.0,) + edges)[k]
+    hi = np.array(edges + (math.inf,))[k]
+    val = lo.copy()  # the open last bucket: its lower edge
+    first = (k == 0) & np.isfinite(hi)
+    val[first] = lo[first] + frac[first] * (hi[first] - lo[first])
+    mid = (k > 0) & np.isfinite(hi)
+    val[mid] = lo[mid] * np.array([math.pow(b, f) for b, f in zip((hi[mid] / lo[mid]).tolist(),
+                                                                   frac[mid].tolist())])
+    out[rows] = val
+    return out
+
+
 def values(raw: Raw, user_id: str, item_ids: Sequence[str], now: datetime,
            cfg: FeatureConfig) -> dict[str, Column]:
+    """All items at once (numpy); equal, float for float, to computing item by item."""
     now_s, n = seconds(now), len(item_ids)
-    cols = {name: np.zeros(n, dtype=np.float64) for name in names(cfg)}
-    cstats: dict[str, str] = raw.get(Read("hgetall", keys.CATEGORY_STATS)) or {}
+    found = by_key(raw)
+    cols: dict[str, Column] = {}
+    for (t, w), c in window_count_columns(found, keys.item_window, item_ids, now_s, cfg).items():
+        cols[count_name(t, "item", w)] = c
+    decays = [dict(found.get(("zrevrange", keys.item_decay(i), (0, -1))) or []) for i in item_ids]
+    for hl, h in cfg.popularity_half_lives:
+        member = f"pop:{hl}"
+        scores = [d.get(member) for d in decays]
+        has = np.array([s is not None for s in scores], dtype=bool)
+        col = np.zeros(n, dtype=np.float64)
+        if has.any():
+            x = floats([s for s in scores if s is not None]) - (now_s - cfg.epoch_s) / h
+            col[has] = pow2(np.minimum(MAX_EXP, x))
+        cols[f"popularity_decayed_by_item_{hl}"] = col
     nb = cfg.dwell_buckets.n
-    for j, item in enumerate(item_ids):
-        for (t, w), c in window_counts(raw, keys.item_window, item, now_s, cfg).items():
-            cols[count_name(t, "item", w)][j] = c
-        decay = dict(raw.get(Read("zrevrange", keys.item_decay(item), (0, -1))) or [])
-        for hl, h in cfg.popularity_half_lives:
-            cols[f"popularity_decayed_by_item_{hl}"][j] = decayed(decay.get(f"pop:{hl}"), now_s, h,
-                                                                  cfg.epoch_s)
-        agg: dict[str, str] = raw.get(Read("hgetall", keys.item_agg(item))) or {}
-        cats = item_categories(raw, item)
-        imps, m = num(agg.get("impression")), cfg.prior_strength
-        for t, base, name in (("click", cfg.ctr_prior, "ctr_smoothed_by_item"),
-                              ("implement", cfg.implement_prior, "implement_rate_smoothed_by_item")):
-            prior = category_prior(cstats, t, cats, base, m)
-            cols[name][j] = smoothed(num(agg.get(t)), imps, prior, m)
-        cols["rating_mean_by_item"][j] = ratio(num(agg.get("rating_sum")), num(agg.get("rating_n")))
-        dn = num(agg.get("dwell_n"))
-        mean_s = ratio(num(agg.get("dwell_sum_ms")) / 1000.0, dn)
-        cols["dwell_mean_s_by_item"][j] = mean_s
-        cols["dwell_std_s_by_item"][j] = (
-            math.sqrt(max(0.0, num(agg.get("dwell_sumsq_b2")) * SQ_TO_S2 / dn - mean_s**2))
-            if dn > 0 else math.nan)
-        hist = [num(agg.get(f"dwell_b:{k}")) for k in range(nb)]
-        for qn, q in cfg.dwell_quantiles:
-            cols[f"dwell_{qn}_s_by_item"][j] = histogram_quantile(hist, q, cfg.dwell_buckets) / 1000.0
-        cols["long_view_rate_by_item"][j] = ratio(num(agg.get("dwell_long")), dn)
-        first = agg.get("first_seen")
-        cols["age_s_by_item"][j] = now_s - num(first) if first is not None else math.nan
-    return cols
+    fields = AGG_FIELDS + tuple(f"dwell_b:{k}" for k in range(nb))
+    A, present = _agg_matrix([found.get(("hgetall", keys.item_agg(i), ())) or {} for i in item_ids], fields)
+    f = {name: A[:, k] for k, name in enumerate(AGG_FIELDS)}
+    cats = categories_of(found, item_ids)
+    cstats: dict[str, str] = found.get(("hgetall", keys.CATEGORY_STATS, ())) or {}
+    m = cfg.prior_strength
+    for t, base, name in (("click", cfg.ctr_prior, "ctr_smoothed_by_item"),
+                          ("implement", cfg.implement_prior, "implement_rate_smoothed_by_item")):
+        memo: dict[tuple[str, ...], float] = {}
+        for ic in cats:
+            if ic not in memo:
+                memo[ic] = category_prior(cstats, t, ic, base, m)
+        prior = np.array([memo[ic] for ic in cats], dtype=np.float64)
+        cols[name] = (f[t] + m * prior) / (f["impression"] + m)
+    cols["rating_mean_by_item"] = _ratio(f["rating_sum"], f["rating_n"])
+    dn = f["dwell_n"]
+    mean_s = _ratio(f["dwell_sum_ms"] / 1000.0, dn)
+    cols["dwell_mean_s_by_item"] = mean_s
+    std = np.full(n, math.nan)
+    pos = dn > 0
+    if pos.any():
+        mean_sq = np.array([x ** 2 for x in mean_s[pos].tolist()], dtype=np.float64)  # as Python's float pow
+        var = f["dwell_sumsq_b2"][pos] * SQ_TO_S2 / dn[pos] - mean_sq
+        std[pos] = np.sqrt(np.where(var > 0.0, var, 0.0))
+    cols["dwell_std_s_by_item"] = std
+    hist = A[:, len(AGG_FIELDS):]
+    for qn, q in cfg.dwell_quantiles:
+        cols[f"dwell_{qn}_s_by_item"] = histogram_quantiles(hist, q, cfg) / 1000.0
+    cols["long_view_rate_by_item"] = _ratio(f["dwell_long"], dn)
+    seen = present[:, AGG_FIELDS.index("first_seen")]
+    cols["age_s_by_item"] = np.where(seen, now_s - f["first_seen"], math.nan)
+    return {name: cols[name] for name in names(cfg)}
 
 
 FAMILY = Family("item", names, writes, reads, values)

@@ -21,9 +21,9 @@ from schemas.events import Event
 from streams.features import keys
 from streams.features.config import FeatureConfig, WriteContext, seconds
 from streams.features.decay import decayed, log2_weight
-from streams.features.family import Column, Family, Raw
+from streams.features.family import Column, Family, Raw, by_key
 from streams.features.interactions import INTERACTIONS
-from streams.features.item import item_categories
+from streams.features.item import categories_of
 from streams.store import Read
 from streams.writes import Write, zlogadd, ztrim
 
@@ -58,20 +58,25 @@ def reads(user_id: str, item_ids: Sequence[str], now: datetime, cfg: FeatureConf
 
 def values(raw: Raw, user_id: str, item_ids: Sequence[str], now: datetime,
            cfg: FeatureConfig) -> dict[str, Column]:
+    """All candidates at once: computed once per distinct category set, then gathered."""
     now_s, n, h = seconds(now), len(item_ids), cfg.affinity_half_life_s
-    ranked = sorted(raw.get(Read("zrevrange", keys.user_cataff(user_id), (0, -1))) or [],
+    found = by_key(raw)
+    ranked = sorted(found.get(("zrevrange", keys.user_cataff(user_id), (0, -1))) or [],
                     key=lambda ms: (-float(ms[1]), ms[0]))
     aff = {m: decayed(float(s), now_s, h, cfg.epoch_s) for m, s in ranked}
     top = {m for m, _ in ranked[: cfg.top_categories]}
-    total = decayed(raw.get(Read("zscore", keys.user_decay(user_id), (TOTAL,))), now_s, h, cfg.epoch_s)
-    cols = {name: np.zeros(n, dtype=np.float64) for name in NAMES}
-    for j, item in enumerate(item_ids):
-        cats = item_categories(raw, item)
-        best = max((aff.get(c, 0.0) for c in cats), default=0.0)
-        cols["category_affinity_by_user_item"][j] = best
-        cols["category_affinity_share_by_user_item"][j] = best / total if total > 0 else math.nan
-        cols["category_top_match_by_user_item"][j] = 1.0 if any(c in top for c in cats) else 0.0
-    return cols
+    total = decayed(found.get(("zscore", keys.user_decay(user_id), (TOTAL,))), now_s, h, cfg.epoch_s)
+    item_cats = categories_of(found, item_ids)
+    per_set: dict[tuple[str, ...], tuple[float, float]] = {}
+    for cats in set(item_cats):
+        per_set[cats] = (max((aff.get(c, 0.0) for c in cats), default=0.0),
+                         1.0 if any(c in top for c in cats) else 0.0)
+    both = np.array([per_set[c] for c in item_cats], dtype=np.float64).reshape(n, 2)
+    best = both[:, 0]
+    share = best / total if total > 0 else np.full(n, math.nan)
+    return {"category_affinity_by_user_item": best.copy(),
+            "category_affinity_share_by_user_item": share,
+            "category_top_match_by_user_item": both[:, 1].copy()}
 
 
 FAMILY = Family("user_category", names, writes, reads, values)

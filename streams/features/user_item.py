@@ -19,8 +19,7 @@ import numpy as np
 from schemas.events import Event, Impression
 from streams.features import keys
 from streams.features.config import TYPE_CODE, TYPE_CODE_BASE, FeatureConfig, WriteContext, seconds
-from streams.features.decay import num
-from streams.features.family import Column, Family, Raw
+from streams.features.family import Column, Family, Raw, by_key, floats
 from streams.features.interactions import INTERACTIONS
 from streams.store import Read
 from streams.writes import Write, expire, hincrby, hmax
@@ -69,22 +68,22 @@ def reads(user_id: str, item_ids: Sequence[str], now: datetime, cfg: FeatureConf
 
 def values(raw: Raw, user_id: str, item_ids: Sequence[str], now: datetime,
            cfg: FeatureConfig) -> dict[str, Column]:
+    """All candidates at once from the one HMGET (numpy; same floats as item by item)."""
     now_s, n = seconds(now), len(item_ids)
-    cols = {name: np.zeros(n, dtype=np.float64) for name in NAMES}
-    got = raw.get(Read("hmget", keys.user_items(user_id), _fields(item_ids))) or [None] * (3 * n)
-    for j in range(n):
-        shown, acted, last = num(got[3 * j]), num(got[3 * j + 1]), got[3 * j + 2]
-        cols["seen_before_by_user_item"][j] = 1.0 if shown > 0 or acted > 0 else 0.0
-        cols["times_seen_by_user_item"][j] = shown
-        cols["interaction_count_by_user_item"][j] = acted
-        if last is None:
-            cols["last_interaction_type_by_user_item"][j] = math.nan
-            cols["last_interaction_age_s_by_user_item"][j] = math.nan
-        else:
-            ts, code = unpack_last(num(last))
-            cols["last_interaction_type_by_user_item"][j] = float(code)
-            cols["last_interaction_age_s_by_user_item"][j] = now_s - ts
-    return cols
+    got = by_key(raw).get(("hmget", keys.user_items(user_id), _fields(item_ids))) or [None] * (3 * n)
+    shown, acted, last = floats(got[0::3]), floats(got[1::3]), got[2::3]
+    cols = {"seen_before_by_user_item": ((shown > 0) | (acted > 0)).astype(np.float64),
+            "times_seen_by_user_item": shown,
+            "interaction_count_by_user_item": acted}
+    kind, age = np.full(n, math.nan), np.full(n, math.nan)
+    has = np.array([v is not None for v in last], dtype=bool)
+    if has.any():
+        packed = floats([v for v in last if v is not None]).astype(np.int64)  # int(float), as unpack_last
+        kind[has] = packed % TYPE_CODE_BASE
+        age[has] = now_s - (packed // TYPE_CODE_BASE) / 1000.0
+    cols["last_interaction_type_by_user_item"] = kind
+    cols["last_interaction_age_s_by_user_item"] = age
+    return {name: cols[name] for name in NAMES}
 
 
 FAMILY = Family("user_item", names, writes, reads, values)

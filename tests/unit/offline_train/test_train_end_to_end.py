@@ -87,3 +87,34 @@ def test_gate_rollback_and_corrupt_artifact(snapshot: Path, state: Path, capsys:
     assert cli.main(["models", "promote", second]) == 2
     assert "will not be promoted" in capsys.readouterr().err
     assert reg.current() == first
+
+
+def test_ranker_below_retrieval_order_is_published_but_not_promoted(
+        snapshot: Path, state: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from offline import train_pipeline
+    seen: list[dict[str, float]] = []
+
+    def worse(candidate: dict[str, float], retrieval_order: dict[str, float], tied: float) -> str | None:
+        seen.append(retrieval_order)
+        return "ranker ndcg@10=0.5060 is below the retrieval order's 0.5270 on the same validation groups"
+
+    monkeypatch.setattr(train_pipeline, "baseline_check", worse)
+    assert cli.main(["train", "--source", str(snapshot)]) == 0
+    out = capsys.readouterr().out
+    assert seen and {"ndcg@5", "ndcg@10", "ndcg@20"} <= seen[0].keys()
+    assert "NOT promoted" in out and "below the retrieval order" in out and "serving keeps its heuristic" in out
+    reg = ModelRegistry(state / "models")
+    assert reg.current() is None and len(reg.list_versions()) == 1
+    m = reg.verify(reg.list_versions()[0])
+    assert "retrieval_order_ndcg@10" in m.metrics and "tied_group_share" in m.metrics
+
+
+def test_demo_summary_shows_ranker_vs_retrieval_order_and_the_decision() -> None:
+    from offline.train_demo import demo_summary
+    from offline.train_pipeline import TrainResult
+    r = TrainResult("v1", False, "ranker ndcg@10=0.5060 is below the retrieval order's 0.5270; published, not promoted",
+                    {"ndcg@5": 0.45, "ndcg@10": 0.506, "ndcg@20": 0.55}, "bpr", "why", Path("r.html"), Path("t.log"),
+                    12.0, retrieval_order={"ndcg@10": 0.527})
+    line = demo_summary(r)
+    assert "0.5060 vs retrieval order 0.5270" in line and "NOT promoted" in line and "below the retrieval order" in line
+    assert "\n" not in line
