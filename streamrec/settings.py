@@ -22,21 +22,21 @@ class Settings(BaseSettings):
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="redis://host:port/db of the online store")
     namespace: str = Field("sr", description="Redis key namespace used when no live pointer is set")
 
-    topic_events: str = "events.raw"
-    topic_dlq: str = "events.dlq"
-    topic_impressions: str = "impressions"
-    topic_training: str = "training.examples"
-    topic_partitions: int = Field(4, ge=1, le=256)
+    topic_events: str = Field("events.raw", description="topic of incoming events (apps and POST /events produce here)")
+    topic_dlq: str = Field("events.dlq", description="dead-letter topic: refused records with their reason and original bytes")
+    topic_impressions: str = Field("impressions", description="impressions logged by serving, joined with later interactions into labels")
+    topic_training: str = Field("training.examples", description="training rows (features as served, label, group id) emitted when windows close")
+    topic_partitions: int = Field(4, ge=1, le=256, description="partitions of the topics streamrec creates")
 
-    worker_id: str = "streamrec-worker"
-    worker_batch: int = Field(1000, ge=1, le=100_000)
-    worker_batch_ms: int = Field(20, ge=1, le=10_000)
+    worker_id: str = Field("streamrec-worker", description="consumer group of the stream workers")
+    worker_batch: int = Field(1000, ge=1, le=100_000, description="records per worker batch (one Redis Lua call per batch)")
+    worker_batch_ms: int = Field(20, ge=1, le=10_000, description="longest wait to fill a batch, in milliseconds")
     worker_instance: str = Field(
         "worker-0", min_length=1, description="stable, unique per worker replica (e.g. the pod name)"
     )
-    worker_session_timeout_s: float = Field(10.0, ge=6.0, le=300.0)
-    dedupe_ttl_s: int = Field(7 * 86400, ge=60)
-    trending_half_life_s: float = Field(86400.0, gt=0)
+    worker_session_timeout_s: float = Field(10.0, ge=6.0, le=300.0, description="consumer session timeout; a dead worker is evicted after this")
+    dedupe_ttl_s: int = Field(7 * 86400, ge=60, description="how long an event id is remembered for deduplication")
+    trending_half_life_s: float = Field(86400.0, gt=0, description="half-life of the trending score")
     # streams: labels, embeddings, replay (docs/streams.md)
     label_window_s: float = Field(1800.0, gt=0, description="attribution window after an impression")
     label_lateness_s: float = Field(
@@ -45,29 +45,29 @@ class Settings(BaseSettings):
     label_buffer_s: float = Field(7200.0, gt=0, description="how long a user's interactions are kept for late joins")
     label_close_max: int = Field(2000, ge=1, le=100_000, description="impressions closed per batch at most")
     vector_half_life_s: float = Field(7 * 86400.0, gt=0, description="decay of incremental user/item vectors")
-    replay_batch: int = Field(2000, ge=1, le=100_000)
+    replay_batch: int = Field(2000, ge=1, le=100_000, description="records per batch during `streamrec replay`")
 
-    api_host: str = "127.0.0.1"
-    api_port: int = Field(8000, ge=1, le=65535)
+    api_host: str = Field("127.0.0.1", description="address the API binds to")
+    api_port: int = Field(8000, ge=1, le=65535, description="port the API binds to")
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list, description="comma-separated; empty = auth off")
-    max_batch_events: int = 1000
-    max_body_bytes: int = 1024 * 1024
+    max_batch_events: int = Field(1000, description="most events in one POST /events")
+    max_body_bytes: int = Field(1024 * 1024, description="largest POST /events body")
 
     # serving (POST /recommend, POST /rank)
     serving_budget_ms: float = Field(50.0, gt=0, description="Redis latency budget per request; over it -> degraded")
     serving_quota_ann: int = Field(150, ge=0, le=2000, description="candidates from the user-vector ANN search")
     serving_quota_neighbours: int = Field(100, ge=0, le=2000, description="item-to-item neighbours of recent history")
-    serving_quota_trending: int = Field(100, ge=0, le=2000)
-    serving_quota_fresh: int = Field(50, ge=0, le=2000)
+    serving_quota_trending: int = Field(100, ge=0, le=2000, description="candidates from trending items")
+    serving_quota_fresh: int = Field(50, ge=0, le=2000, description="candidates from fresh items")
     serving_max_candidates: int = Field(300, ge=1, le=5000, description="candidates scored per request")
     serving_history_seeds: int = Field(10, ge=0, le=200, description="recent history items used as neighbour seeds")
-    serving_mmr_lambda: float = Field(0.7, ge=0.0, le=1.0)
+    serving_mmr_lambda: float = Field(0.7, ge=0.0, le=1.0, description="default MMR lambda (1 = pure relevance, 0 = pure diversity)")
     serving_cold_start_lambda: float = Field(
         0.3, ge=0.0, le=1.0, description="MMR lambda for unknown users and degraded answers: favour category spread"
     )
-    serving_max_k: int = Field(100, ge=1, le=100)
-    serving_max_rank_items: int = Field(1000, ge=1, le=1000)
-    serving_max_body_bytes: int = Field(256 * 1024, ge=1024)
+    serving_max_k: int = Field(100, ge=1, le=100, description="largest k a client may ask for")
+    serving_max_rank_items: int = Field(1000, ge=1, le=1000, description="most item ids in one POST /rank")
+    serving_max_body_bytes: int = Field(256 * 1024, ge=1024, description="largest /recommend or /rank body")
     serving_item_feature_ttl_s: float = Field(
         60.0, ge=0.0, le=600.0, description="item-side features are shared across requests this long (0 = off)"
     )
@@ -81,9 +81,9 @@ class Settings(BaseSettings):
     serving_cursor_secret: SecretStr = Field(
         SecretStr(""), description="HMAC key for paging cursors; empty = random per process (single replica)"
     )
-    serving_cursor_max_served: int = Field(1000, ge=10, le=10_000)
-    serving_log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
-    serving_watermark_timeout_s: float = Field(5.0, ge=0.0, le=60.0)
+    serving_cursor_max_served: int = Field(1000, ge=10, le=10_000, description="most items a paging cursor remembers")
+    serving_log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$", description="log level of the API's JSON logs")
+    serving_watermark_timeout_s: float = Field(5.0, ge=0.0, le=60.0, description="longest wait for min_watermark before answering with the lag")
 
     # offline training (issue 5; docs in offline/train_pipeline.py)
     train_every: str | None = Field(None, description="schedule for `streamrec train`, e.g. 1h, 30m, 1d (None = once)")
@@ -91,9 +91,9 @@ class Settings(BaseSettings):
     train_gate_margin: float = Field(0.0, ge=-1.0, le=1.0, description="promote only if ndcg@10 >= current + margin")
     train_runs_dir: Path | None = Field(None, description="run logs, reports, snapshots (default <state_dir>/train_runs)")
 
-    state_dir: Path = Path(".streamrec")
-    dev_kafka_port: int = Field(9092, ge=1, le=65535)
-    dev_redis_port: int = Field(6379, ge=1, le=65535)
+    state_dir: Path = Field(Path(".streamrec"), description="local state of the embedded runtime, registry and training runs")
+    dev_kafka_port: int = Field(9092, ge=1, le=65535, description="broker port of `streamrec dev up`")
+    dev_redis_port: int = Field(6379, ge=1, le=65535, description="Redis port of `streamrec dev up`")
 
     @field_validator("kafka_bootstrap")
     @classmethod

@@ -50,3 +50,10 @@ def test_app_environment_uses_real_settings_names_and_valid_values() -> None:
         host, port = s.kafka_bootstrap.split(":")
         kafka_env = svc["kafka"]["environment"]
         assert f"//{host}:{port}" in kafka_env["KAFKA_ADVERTISED_LISTENERS"]
+
+
+def test_configuration_reference_is_current() -> None:
+    from streamrec.config_doc import render
+
+    assert (ROOT / "docs" / "configuration.md").read_text() == render(), (
+        "docs/configuration.md is stale: run `python -m streamrec.config_doc > docs/configuration.md`")
