@@ -107,7 +107,7 @@ def hard_negative_groups(users: np.ndarray, items: np.ndarray, times: np.ndarray
                          queries: np.ndarray, item_vectors: np.ndarray, known_users: np.ndarray,
                          known_items: np.ndarray, n_hard: int, n_random: int, seed: int,
                          candidate_k: int = 150, max_groups: int | None = None,
-                         group_id_start: int = 0) -> CandidateGroups:
+                         group_id_start: int = 0, chunk: int = 256) -> CandidateGroups:
     """Groups from positives ``(users[g], items[g], times[g], labels[g])``, the latest ``max_groups`` (by
     input order) whose item is among the ``candidate_k`` items scoring highest against ``queries[g]``
     (other known positives of the user not counted): the positive, ``n_hard`` items sampled from that top
@@ -117,7 +117,7 @@ def hard_negative_groups(users: np.ndarray, items: np.ndarray, times: np.ndarray
     rng = np.random.default_rng(seed)
     v = _unit(np.asarray(item_vectors, np.float64))
     n_items = v.shape[0]
-    scores = np.asarray(queries, np.float64) @ v.T  # (groups, items)
+    queries = np.asarray(queries, np.float64)
     by_user: dict[int, np.ndarray] = {}
     ku, ki = np.asarray(known_users), np.asarray(known_items)
     o = np.argsort(ku, kind="stable")
@@ -128,31 +128,49 @@ def hard_negative_groups(users: np.ndarray, items: np.ndarray, times: np.ndarray
     limit = len(users) if max_groups is None else max(0, int(max_groups))
     taken: list[int] = []
     skipped = 0
-    for g in range(len(users) - 1, -1, -1):  # latest first
-        if len(taken) >= limit:
-            break
-        s = scores[g].copy()
-        blocked = np.zeros(n_items, dtype=bool)
-        blocked[by_user.get(int(users[g]), np.zeros(0, np.int64))] = True
-        blocked[items[g]] = False
-        s[blocked] = -np.inf
-        if int((s > s[items[g]]).sum()) >= candidate_k:  # serving would not have retrieved it
-            skipped += 1
-            continue
-        taken.append(g)
-        blocked[items[g]] = True
-        s[items[g]] = -np.inf
-        k = min(candidate_k, int((~blocked).sum()))
-        top = np.argpartition(-s, k - 1)[:k] if k else np.zeros(0, np.int64)
-        top = rng.choice(top, size=min(max(0, n_hard), top.size), replace=False) if top.size else top
-        blocked[top] = True
-        rest = np.flatnonzero(~blocked)
-        rnd = rng.choice(rest, size=min(max(0, n_random), rest.size), replace=False) if rest.size else rest
-        group = [(int(items[g]), int(labels[g]), False)] + [(int(i), 0, True) for i in top] + \
-                [(int(i), 0, False) for i in rnd]
-        for j in rng.permutation(len(group)):
-            it, lab, hard = group[j]
-            rows.append((g, it, lab, float(scores[g, it]), hard))
+    empty = np.zeros(0, np.int64)
+    hi_end = len(users)
+    while hi_end > 0 and len(taken) < limit:  # latest first, a chunk of groups at a time (bounded memory)
+        lo_end = max(0, hi_end - chunk)
+        gs = np.arange(lo_end, hi_end)
+        raw = queries[gs] @ v.T  # (chunk, items)
+        s = raw.copy()
+        known_rows = [by_user.get(int(users[g]), empty) for g in gs]
+        r_idx = np.repeat(np.arange(gs.size), [k.size for k in known_rows])
+        s[r_idx, np.concatenate(known_rows) if known_rows else empty] = -np.inf
+        pos_items = np.asarray(items)[gs]
+        pos_score = raw[np.arange(gs.size), pos_items]
+        s[np.arange(gs.size), pos_items] = -np.inf
+        retrieved = (s > pos_score[:, None]).sum(axis=1) < candidate_k  # serving would have retrieved it
+        k = min(candidate_k, n_items - 1)
+        tops = np.argpartition(-s, k - 1, axis=1)[:, :k] if k > 0 else np.zeros((gs.size, 0), np.int64)
+        for r in range(gs.size - 1, -1, -1):
+            if len(taken) >= limit:
+                break
+            g = int(gs[r])
+            if not retrieved[r]:
+                skipped += 1
+                continue
+            taken.append(g)
+            top = tops[r][np.isfinite(s[r, tops[r]])]  # fewer than k allowed items: drop the blocked ones
+            hard = rng.choice(top, size=min(max(0, n_hard), top.size), replace=False) if top.size else empty
+            blocked = set(known_rows[r].tolist()) | {int(pos_items[r])} | set(hard.tolist())
+            rnd: list[int] = []
+            for cand in rng.integers(0, n_items, size=4 * max(0, n_random) + 8).tolist():
+                if len(rnd) >= n_random:
+                    break
+                if cand not in blocked:
+                    blocked.add(cand)
+                    rnd.append(cand)
+            if len(rnd) < n_random:  # rare: a user who likes most of the catalogue
+                rest = np.setdiff1d(np.arange(n_items), np.fromiter(blocked, np.int64))
+                rnd += rng.choice(rest, size=min(n_random - len(rnd), rest.size), replace=False).tolist()
+            group = [(int(pos_items[r]), int(labels[g]), False)] + [(int(i), 0, True) for i in hard] + \
+                    [(int(i), 0, False) for i in rnd]
+            for j in rng.permutation(len(group)):
+                it, lab, is_hard = group[j]
+                rows.append((g, it, lab, float(raw[r, it]), is_hard))
+        hi_end = lo_end
     order = np.array(taken[::-1], dtype=np.int64)  # back to input (time) order
     new_id = np.empty(len(users), dtype=np.int64)
     new_id[order] = np.arange(order.size)
@@ -195,7 +213,8 @@ def build_ranker_data(snap: Snapshot, data: TrainingData, fit_model: FactorModel
     if n_imp < cfg.min_impression_groups:
         pos = data.positives
         by_time = np.argsort(data.times, kind="stable")
-        late = by_time[data.times[by_time] >= cut_time]
+        # latest first; a generous window, since positives outside the retrieval top-k are skipped
+        late = by_time[data.times[by_time] >= cut_time][-cfg.max_backfill_groups * 8:]
         q = history_queries(fit_model.item_vectors(), fit_model.user_vectors(), pos.users, pos.items, data.times,
                             pos.users[late], data.times[late], cfg.history_seeds)
         bf = hard_negative_groups(pos.users[late], pos.items[late], data.times[late],

@@ -117,3 +117,17 @@ def test_baseline_check_refuses_a_ranker_below_retrieval_order_or_one_that_ties(
     assert ties is not None and "same score" in ties
     assert baseline_check({"ndcg@10": float("nan")}, {"ndcg@10": 0.5}, 0.0) is not None
     assert tied_group_share(np.array([1.0, 1.0, 2.0, 3.0, 5.0]), np.array([0, 0, 1, 1, 2])) == 0.5
+
+
+def test_per_group_ndcg_and_paired_difference() -> None:
+    from offline.ranker_train import ndcg_per_group, paired_difference
+    y = np.array([1, 0, 0, 0, 1, 0])
+    g = np.array([1, 1, 1, 0, 0, 0])
+    good, bad = np.array([3.0, 2, 1, 1, 3, 2]), np.array([1.0, 2, 3, 3, 1, 2])
+    per = ndcg_per_group(good, y, g, 10)
+    assert per.shape == (2,) and np.allclose(per, 1.0)
+    assert np.mean(ndcg_per_group(bad, y, g, 10)) == ndcg_at_k(bad, y, g, 10) < 1.0
+    d, lo, hi = paired_difference(per, ndcg_per_group(bad, y, g, 10))
+    assert d > 0 and lo <= d <= hi
+    d0, lo0, hi0 = paired_difference(np.r_[0.1, 0.9], np.r_[0.9, 0.1])
+    assert d0 == 0.0 and lo0 < 0.0 < hi0
