@@ -120,10 +120,11 @@ class Pipeline:
     async def _personal(self, req: RecRequest, t0: float) -> Result:
         s, timings = self.settings, dict[str, float]()
         depth = s.serving_quota_trending + s.serving_quota_ann + s.serving_quota_neighbours + len(req.exclude)
-        hist, top, fresh = await self._redis(self.read([
+        hist, top, fresh, clock = await self._redis(self.read([
             Read("zrevrange", keys.user_history(req.user_id), (0, keys.HISTORY_KEEP - 1)),
             Read("zrevrange", keys.TRENDING, (0, min(depth, 3000) - 1)),
             Read("zrevrange", keys.FRESH, (0, s.serving_quota_fresh + len(req.exclude) - 1)),
+            Read("hgetall", keys.CLOCK),
         ]))
         history = [i for i, _ in hist]
         cold = not history
@@ -148,7 +149,7 @@ class Pipeline:
         t = self._stage(timings, "candidates", t0)
 
         ids = [c.item_id for c in found]
-        now = datetime.now(timezone.utc)
+        now = self.feature_now(clock)
         feats: Features = await self.fetcher.fetch(req.user_id, ids, now, self._bounded)
         keep = [j for j, cats in enumerate(feats.categories) if _passes(cats, req)]
         t = self._stage(timings, "features", t)
@@ -212,6 +213,14 @@ class Pipeline:
         self.metrics.observe("total", total / 1000.0)
         return Result(items, DEGRADED_VERSION, degraded=True, timings={"total": total})
 
+    def feature_now(self, clock: dict[str, str]) -> datetime:
+        """The time features are computed at: the wall clock, or (STREAMREC_SERVING_CLOCK=stream)
+        the newest event time the worker has applied — for replays of historical data, so that
+        serving sees the same windows the stream and training saw."""
+        if self.settings.serving_clock == "stream" and clock.get("max_event_ts"):
+            return datetime.fromtimestamp(float(clock["max_event_ts"]), tz=timezone.utc)
+        return datetime.now(timezone.utc)
+
     async def rank(self, user_id: str, item_ids: Sequence[str], request_id: str,
                    explain: bool) -> Result:
         """Score the client's own candidates (no MMR, no filtering), best first."""
@@ -219,8 +228,10 @@ class Pipeline:
         if not self.breaker.allow():
             raise StoreUnavailable("online store unavailable (breaker open); retry shortly")
         timings: dict[str, float] = {}
-        now = datetime.now(timezone.utc)
         try:
+            clock = (await self._redis(self.read([Read("hgetall", keys.CLOCK)])))[0] \
+                if self.settings.serving_clock == "stream" else {}
+            now = self.feature_now(clock)
             feats = await self.fetcher.fetch(user_id, list(item_ids), now, self._bounded)
         except (StoreUnavailable, OverBudget) as err:
             self.breaker.failure(slow=isinstance(err, OverBudget))

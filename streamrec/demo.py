@@ -94,6 +94,8 @@ def run_demo(base: Settings, limit: int | None = None) -> int:
             "STREAMREC_STATE_DIR": str(root / "state"),
             "STREAMREC_NAMESPACE": base.namespace,
             "STREAMREC_API_KEYS": "",
+            # MovieLens is from 1997-98: compute features at the stream's event time, as training did
+            "STREAMREC_SERVING_CLOCK": "stream",
         }
         s = base.model_copy(update={"kafka_bootstrap": env["STREAMREC_KAFKA_BOOTSTRAP"], "redis_url": env["STREAMREC_REDIS_URL"],
                                     "state_dir": root / "state", "api_keys": []})

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     serving_quota_fresh: int = Field(50, ge=0, le=2000, description="candidates from fresh items")
     serving_max_candidates: int = Field(300, ge=1, le=5000, description="candidates scored per request")
     serving_history_seeds: int = Field(10, ge=0, le=200, description="recent history items used as neighbour seeds")
+    serving_clock: Literal["wall", "stream"] = Field(
+        "wall", description="time features are computed at: wall clock, or the newest applied event time (replays)")
     serving_mmr_lambda: float = Field(0.7, ge=0.0, le=1.0, description="default MMR lambda (1 = pure relevance, 0 = pure diversity)")
     serving_cold_start_lambda: float = Field(
         0.3, ge=0.0, le=1.0, description="MMR lambda for unknown users and degraded answers: favour category spread"
