@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import random
 import tempfile
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
@@ -16,7 +15,7 @@ import redis
 from schemas.events import Click, Event, Impression, ItemMeta, Rate, Save, View
 from streams import keys
 from streams.embeddings import encode_f32
-from streamrec import services
+from streamrec import runtime, services
 from streamrec.settings import Settings
 
 T0 = datetime(2025, 6, 1, tzinfo=timezone.utc)
@@ -30,19 +29,7 @@ def private_infra(s: Settings) -> Iterator[tuple[Settings, dict[str, str]]]:
     root = Path(tempfile.mkdtemp(prefix="streamrec-bench-"))
     kafka = services.start_kafka(services.free_port(), root / "kafka")
     red = services.start_redis(services.free_port(), root / "redis", aof=True, fsync="everysec")
-    tag = uuid.uuid4().hex[:6]
-    env = {
-        "STREAMREC_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka.port}",
-        "STREAMREC_REDIS_URL": f"redis://127.0.0.1:{red.port}/0",
-        "STREAMREC_NAMESPACE": f"b{tag}",
-        "STREAMREC_TOPIC_EVENTS": f"events.{tag}",
-        "STREAMREC_TOPIC_DLQ": f"dlq.{tag}",
-        "STREAMREC_TOPIC_IMPRESSIONS": f"impressions.{tag}",
-        "STREAMREC_TOPIC_TRAINING": f"training.{tag}",
-        "STREAMREC_WORKER_ID": f"bench-{tag}",
-        "STREAMREC_STATE_DIR": str(root / "state"),
-        "STREAMREC_TOPIC_PARTITIONS": str(s.topic_partitions),
-    }
+    env = runtime.isolated_env(kafka.port, red.port, root / "state", "b", partitions=s.topic_partitions)
     try:
         yield s.model_copy(update={k[len("STREAMREC_"):].lower(): v for k, v in env.items()
                                    if k != "STREAMREC_STATE_DIR" and k != "STREAMREC_TOPIC_PARTITIONS"}

@@ -11,12 +11,34 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from streamrec.errors import ServiceUnavailable
+
+
+def isolated_env(kafka_port: int, redis_port: int, state_dir: Path, prefix: str,
+                 partitions: int | None = None) -> dict[str, str]:
+    """STREAMREC_* variables for a run that shares a broker and Redis with others but none of their data:
+    its own topics, namespace, consumer group and state directory (tests, benchmarks)."""
+    tag = uuid.uuid4().hex[:8]
+    env = {
+        "STREAMREC_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka_port}",
+        "STREAMREC_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "STREAMREC_NAMESPACE": f"{prefix}{tag}",
+        "STREAMREC_TOPIC_EVENTS": f"events.{tag}",
+        "STREAMREC_TOPIC_DLQ": f"dlq.{tag}",
+        "STREAMREC_TOPIC_IMPRESSIONS": f"impressions.{tag}",
+        "STREAMREC_TOPIC_TRAINING": f"training.{tag}",
+        "STREAMREC_WORKER_ID": f"{prefix}-worker-{tag}",
+        "STREAMREC_STATE_DIR": str(state_dir),
+    }
+    if partitions is not None:
+        env["STREAMREC_TOPIC_PARTITIONS"] = str(partitions)
+    return env
 
 
 def env_for(base: dict[str, str]) -> dict[str, str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -36,21 +35,9 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
 
 @pytest.fixture()
 def env(infra: dict[str, object], tmp_path: Path) -> dict[str, str]:
-    tag = uuid.uuid4().hex[:8]
     kafka: services.Service = infra["kafka"]  # type: ignore[assignment]
     red: services.Service = infra["redis"]  # type: ignore[assignment]
-    return {
-        "STREAMREC_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka.port}",
-        "STREAMREC_REDIS_URL": f"redis://127.0.0.1:{red.port}/0",
-        "STREAMREC_NAMESPACE": f"t{tag}",
-        "STREAMREC_TOPIC_EVENTS": f"events.{tag}",
-        "STREAMREC_TOPIC_DLQ": f"dlq.{tag}",
-        "STREAMREC_TOPIC_IMPRESSIONS": f"impressions.{tag}",
-        "STREAMREC_TOPIC_TRAINING": f"training.{tag}",
-        "STREAMREC_WORKER_ID": f"worker-{tag}",
-        "STREAMREC_STATE_DIR": str(tmp_path / "state"),
-        "STREAMREC_TOPIC_PARTITIONS": "4",
-    }
+    return runtime.isolated_env(kafka.port, red.port, tmp_path / "state", "t", partitions=4)
 
 
 @pytest.fixture()

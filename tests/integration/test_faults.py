@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Iterator
@@ -31,13 +30,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, object]]:
     kafka = services.start_kafka(services.free_port(), tmp_path / "kafka")
     red = services.start_redis(services.free_port(), tmp_path / "redis", aof=True, fsync="always")
-    tag = uuid.uuid4().hex[:6]
-    env = {
-        "STREAMREC_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka.port}",
-        "STREAMREC_REDIS_URL": f"redis://127.0.0.1:{red.port}/0",
-        "STREAMREC_NAMESPACE": f"f{tag}",
-        "STREAMREC_STATE_DIR": str(tmp_path / "state"),
-    }
+    env = runtime.isolated_env(kafka.port, red.port, tmp_path / "state", "f")
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     worker = runtime.worker(env, tmp_path / "worker.log")
