@@ -10,7 +10,6 @@ import math
 from datetime import datetime
 from typing import Sequence
 
-import numpy as np
 
 from schemas.events import Event, Rate
 from streams.features import keys

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
-import pytest
 
 from offline.registry import ModelMeta, ModelRegistry, gate, publish_and_gate
 

@@ -8,11 +8,10 @@ import sys
 
 import numpy as np
 import orjson
-import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from schemas.events import Impression, InteractionEvent
+from schemas.events import Impression
 from streams import keys
 from streams.embeddings import decode_f32, mean_of, unit
 from streams.features.config import FeatureConfig
