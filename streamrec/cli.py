@@ -157,7 +157,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def _bench_soak(args: argparse.Namespace) -> int:
     from bench.soak import run_soak
 
-    rate = args.rate if args.rate != 1000.0 else 2000.0  # soak's default ingest rate
+    rate = args.rate or 2000.0
     png = Path(args.png) if args.png else (Path(args.json).with_suffix(".png") if args.json else Path("soak.png"))
     result = run_soak(_settings(), args.minutes, rate, args.rps, sample_s=5.0, png=png)
     text = json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2, sort_keys=True)
@@ -280,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--png", metavar="PATH", help="soak: where to write the plot (default beside --json)")
     bn.add_argument("--events", type=_positive_int, default=200_000, help="ingest: events to push through")
     bn.add_argument("--probes", type=_positive_int, default=300, help="freshness: probe events")
-    bn.add_argument("--rate", type=_positive_float, default=1000.0, help="freshness: background events/s")
+    bn.add_argument("--rate", type=_positive_float, default=None,
+                    help="background events/s (freshness: 1000, soak: 2000)")
     bn.add_argument("--json", metavar="PATH", help="write the JSON here (default: print it)")
     bn.set_defaults(fn=cmd_bench)
 
