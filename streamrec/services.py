@@ -17,6 +17,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from streamrec.errors import ServiceUnavailable, UserError
 
@@ -136,7 +137,7 @@ def _tail(path: Path, n: int = 5) -> str:
         return ""
 
 
-def _wait(svc: Service, probe: "callable[[], bool]", timeout: float) -> None:  # type: ignore[valid-type]
+def _wait(svc: Service, probe: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not svc.alive():
