@@ -23,7 +23,7 @@ from bench.common import mixed_events, private_infra, publish_vectors
 from schemas.codec import encode
 from schemas.events import Impression
 from streams import keys
-from streamrec import runtime
+from streamrec import fetch_backoff, runtime
 from streamrec.kafka import ensure_topics, start_producer
 from streamrec.publisher import event_key
 from streamrec.settings import Settings
@@ -84,6 +84,7 @@ def run_worker(s: Settings, env: dict[str, str], n: int) -> tuple[float, dict[st
 async def run_raw(s: Settings, n: int) -> float:
     import redis.asyncio as aioredis
 
+    fetch_backoff.install(s.kafka_empty_fetch_backoff_ms)  # the same consumer set-up as the worker's
     c = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=None, enable_auto_commit=False,
                          auto_offset_reset="earliest")
     rc = aioredis.Redis.from_url(s.redis_url)

@@ -33,6 +33,7 @@ from streams.store import Guarded
 from streams.store_redis import RedisStore
 from streams.worker import plan_config
 from streams.writes import hset
+from streamrec import fetch_backoff
 from streamrec.errors import ServiceUnavailable, UserError
 from streamrec.settings import Settings
 
@@ -78,6 +79,7 @@ async def replay(s: Settings, namespace: str, start: datetime | Positions | None
     up to the topics' ends as of now (and ``until`` by record timestamp) into ``namespace``."""
     check_namespace(namespace)
     t0 = time.monotonic()
+    fetch_backoff.install(s.kafka_empty_fetch_backoff_ms)
     c = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=None, enable_auto_commit=False,
                          auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024)
     client = aioredis.Redis.from_url(s.redis_url, socket_timeout=30, socket_connect_timeout=5)

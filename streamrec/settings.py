@@ -19,6 +19,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STREAMREC_", env_file=".env", extra="ignore")
 
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="host:port[,host:port] of the Kafka brokers")
+    kafka_empty_fetch_backoff_ms: int = Field(
+        5, ge=0, le=1000,
+        description="consumers pause this long after an empty fetch: brokers that answer empty fetches at once "
+                    "instead of waiting fetch.max.wait.ms (e.g. noida-db) otherwise make them spin; 0 = off",
+    )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="redis://host:port/db of the online store")
     namespace: str = Field("sr", description="Redis key namespace used when no live pointer is set")
 

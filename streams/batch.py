@@ -34,9 +34,10 @@ from streams.features.interactions import INTERACTIONS
 from streams.features.registry import all_writes
 from streams.label_flow import LabelFlowConfig, due, event_writes, trim_writes, watermark, watermark_reads, watermark_writes
 from streams.online_state import StateConfig, state_writes
-from streams.store import Guarded, Read
+from streams.merge import merge_writes
+from streams.store import Group, Guarded, GuardedBatch, Read
 from streams.vector_plan import VectorConfig, VectorPlanner, meta_read, parse_meta, vector_reads
-from streams.writes import hincrby
+from streams.writes import Write, hincrby
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +85,32 @@ class BatchContext:
 
 @dataclass(frozen=True)
 class BatchPlan:
-    guarded: tuple[Guarded, ...]
+    guarded: tuple[Guarded, ...]  # one group per record, in order (duplicates: no writes)
     rejected: tuple[tuple[Record, Rejection], ...]
     watermark: dict[int, int] = field(default_factory=dict)
     events: tuple[Event, ...] = ()  # valid events not applied before, in order
     due: tuple[str, ...] = ()  # impressions (label_flow.open_member) whose window closes now
+    duplicates: int = 0  # valid events already applied (marked, or earlier in this batch)
+    kinds: str = ""  # per group of ``guarded``: e = new event, d = duplicate, x = dead letter
+
+    def merged(self) -> tuple[Group, ...]:
+        """The same writes as ``guarded`` in fewer commands: every new event's writes merged
+        (streams.merge) under one all-or-nothing GuardedBatch, then the dead-letter groups."""
+        ids: list[str] = []
+        writes: list[Write] = []
+        rest: list[Guarded] = []
+        for g, kind in zip(self.guarded, self.kinds, strict=True):
+            if kind == "e":
+                assert g.dedupe_id is not None
+                ids.append(g.dedupe_id)
+                writes.extend(g.writes)
+            elif kind == "x":
+                rest.append(g)
+        if self.duplicates:
+            writes.append(hincrby(keys.STATS, "duplicates", self.duplicates))
+        if not ids and not writes:
+            return tuple(rest)
+        return (GuardedBatch(tuple(ids), tuple(merge_writes(writes))), *rest)
 
 
 def dead_letter_guard(topic: str, rec: Record) -> Guarded:
@@ -159,22 +181,31 @@ def plan_decoded(dec: Decoded, cfg: PlanConfig = PlanConfig(), ctx: BatchContext
     seen: set[str] = set(ctx.applied)
     max_ts: dict[int, float] = {}  # events-topic partition -> max event time of new events
     last_new = -1
+    dups = 0
+    kinds: list[str] = []
     for rec, x in dec.items:
         if isinstance(x, Rejection):
             rejected.append((rec, x))
             guarded.append(dead_letter_guard(dec.topic, rec))
+            kinds.append("x")
             continue
-        writes = state_writes(x, cfg.state) + all_writes(x, cfg.features, next(cats)) + event_writes(x, cfg.labels)
-        if x.event_id not in seen:
-            seen.add(x.event_id)
-            new.append(x)
-            last_new = len(guarded)
-            if rec.topic in ("", dec.topic):
-                ts = x.ts.timestamp()
-                if ts > max_ts.get(rec.partition, -math.inf):
-                    max_ts[rec.partition] = ts
-            if planner is not None:
-                writes += planner.writes(x)
+        cat = next(cats)
+        if x.event_id in seen:  # the store skips (and counts) it: no need to plan its writes
+            guarded.append(Guarded(x.event_id, ()))
+            kinds.append("d")
+            dups += 1
+            continue
+        writes = state_writes(x, cfg.state) + all_writes(x, cfg.features, cat) + event_writes(x, cfg.labels)
+        seen.add(x.event_id)
+        new.append(x)
+        last_new = len(guarded)
+        kinds.append("e")
+        if rec.topic in ("", dec.topic):
+            ts = x.ts.timestamp()
+            if ts > max_ts.get(rec.partition, -math.inf):
+                max_ts[rec.partition] = ts
+        if planner is not None:
+            writes += planner.writes(x)
         guarded.append(Guarded(x.event_id, tuple(writes)))
     wm = watermark(dict(ctx.label_wm), max_ts, cfg.labels)
     if max_ts:
@@ -187,7 +218,7 @@ def plan_decoded(dec: Decoded, cfg: PlanConfig = PlanConfig(), ctx: BatchContext
     due_: list[str] = []
     if wm is not None:
         due_ = due(ctx.open_impressions, [e for e in new if isinstance(e, Impression)], wm, cfg.labels)
-    return BatchPlan(tuple(guarded), tuple(rejected), dec.watermark, tuple(new), tuple(due_))
+    return BatchPlan(tuple(guarded), tuple(rejected), dec.watermark, tuple(new), tuple(due_), dups, "".join(kinds))
 
 
 def plan_batch(records: Sequence[Record], now: datetime, topic: str, cfg: PlanConfig = PlanConfig(),

@@ -21,7 +21,7 @@ from streams.batch import (BatchPlan, PlanConfig, Record, build_context, context
 from streams.embeddings import VectorMeta
 from streams.label_flow import close, close_reads
 from streams.labels import TrainingRow
-from streams.store import Guarded, Store
+from streams.store import Group, Guarded, Store
 from streams.vector_plan import vector_reads
 
 
@@ -34,13 +34,14 @@ class MetaCache:
 
 @dataclass(frozen=True)
 class FullPlan:
-    guarded: tuple[Guarded, ...]
+    guarded: tuple[Group, ...]
     rejected: tuple[tuple[Record, Rejection], ...]
     watermark: dict[int, int]
     events: tuple[Event, ...]  # new (not previously applied) events
     rows: tuple[TrainingRow, ...] = ()
     round_trips: int = 1
     closes: int = 0
+    duplicates: int = 0  # valid events skipped by the plan as already applied
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Planner:
     cfg: PlanConfig = field(default_factory=PlanConfig)
     topic: str = ""
     cache: MetaCache = field(default_factory=MetaCache)
+    merge: bool = True  # one merged GuardedBatch for the batch's events (False: one group per event)
 
     async def plan(self, store: Store, records: Sequence[Record], now: datetime) -> FullPlan:
         dec = decode_records(records, now, self.topic)
@@ -72,5 +74,6 @@ class Planner:
             cres = await store.read(creads)
             trips += 1
             closes, rows = close(plan.due, creads, cres, plan.events, self.cfg.labels)
-        return FullPlan(plan.guarded + tuple(closes), plan.rejected, plan.watermark, plan.events,
-                        tuple(rows), trips, len(closes))
+        groups: tuple[Group, ...] = plan.merged() if self.merge else plan.guarded
+        return FullPlan(groups + tuple(closes), plan.rejected, plan.watermark, plan.events,
+                        tuple(rows), trips, len(closes), plan.duplicates if self.merge else 0)

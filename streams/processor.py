@@ -47,6 +47,7 @@ class Counters:
     training_rows: int = 0
     label_closes: int = 0
     round_trips: int = 0
+    conflicts: int = 0
     busy_s: float = 0.0
 
 
@@ -73,13 +74,20 @@ class BatchProcessor:
         t0 = time.perf_counter()
         now = self.clock()
         assert self.planner is not None
-        plan = await self._retry(lambda: self.planner.plan(self.store, records, now), len(records))  # type: ignore[union-attr]
-        for rec, rej in plan.rejected:
-            src = f"{rec.topic or self.topic}/{rec.partition}/{rec.offset}"
-            await self.dead_letter_sink(dead_letter(rej, src, now), None)
-        for row in plan.rows:
-            await self.training_sink(row_json(row), row.group_id.encode())
-        res = await self._retry(lambda: self.store.apply(plan.guarded, plan.watermark), len(records))
+        while True:
+            plan = await self._retry(lambda: self.planner.plan(self.store, records, now), len(records))  # type: ignore[union-attr]
+            for rec, rej in plan.rejected:
+                src = f"{rec.topic or self.topic}/{rec.partition}/{rec.offset}"
+                await self.dead_letter_sink(dead_letter(rej, src, now), None)
+            for row in plan.rows:
+                await self.training_sink(row_json(row), row.group_id.encode())
+            res = await self._retry(lambda: self.store.apply(plan.guarded, plan.watermark), len(records))
+            if not res.conflict:
+                break
+            # another worker applied some of these events since the plan read their marks
+            # (a rebalance overlap): nothing was written, plan again against the new state
+            self.counters.conflicts += 1
+            log.warning("batch of %d records conflicts with another worker's writes; planning it again", len(records))
         for e in plan.events:
             if isinstance(e, View):
                 self.dwell.update(e.dwell_ms)
@@ -88,7 +96,7 @@ class BatchProcessor:
         c.records += len(records)
         c.dead_letters += len(plan.rejected)
         c.applied += res.applied - len(plan.rejected) - plan.closes
-        c.duplicates += res.duplicates
+        c.duplicates += res.duplicates + plan.duplicates
         c.training_rows += len(plan.rows)
         c.label_closes += plan.closes
         c.round_trips += plan.round_trips

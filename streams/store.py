@@ -8,7 +8,7 @@ Two implementations share one test suite (tests/unit/test_store_contract.py):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, Sequence
+from typing import Any, Literal, Protocol, Sequence, Union
 
 from streams.writes import Write
 
@@ -47,23 +47,42 @@ class Guarded:
     writes: tuple[Write, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True, slots=True)
+class GuardedBatch:
+    """Many events' writes, merged (streams.merge), applied all-or-nothing.
+
+    Applied only if none of ``dedupe_ids`` is marked yet, and then every id is
+    marked.  If any is (another worker applied one of these events since the
+    plan read the marks) nothing at all is written and the store reports a
+    conflict: the caller re-plans the batch.  It must be the first group of an
+    ``apply`` call.  Empty ``dedupe_ids`` means "always apply".
+    """
+
+    dedupe_ids: tuple[str, ...]
+    writes: tuple[Write, ...] = field(default_factory=tuple)
+
+
+Group = Union[Guarded, GuardedBatch]
+
+
 class StoreUnavailable(ConnectionError):
     """The backing store cannot be reached; the caller should retry, never drop."""
 
 
 @dataclass(frozen=True, slots=True)
 class ApplyResult:
-    applied: int
+    applied: int  # guarded groups + batched event ids applied
     duplicates: int
+    conflict: bool = False  # a GuardedBatch found one of its ids marked: nothing was written
 
 
 class Store(Protocol):
     namespace: str
 
     async def apply(
-        self, batch: Sequence[Guarded], watermark: dict[int, int] | None = None
+        self, batch: Sequence[Group], watermark: dict[int, int] | None = None
     ) -> ApplyResult:
-        """Apply every guarded group atomically with its dedupe mark.
+        """Apply every guarded group atomically with its dedupe mark(s).
 
         ``watermark`` maps partition -> next offset; it is raised (never lowered)
         in the same atomic step, so a reader seeing offset N knows every record

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from streams import keys
 from streams.embeddings import logadd_state
 from streams.digest import Value, digest_items
-from streams.store import ApplyResult, Guarded, Read
+from streams.store import ApplyResult, Group, GuardedBatch, Read
 from streams.writes import Write
 
 
@@ -83,11 +83,23 @@ class MemoryStore:
             raise ValueError(f"unknown write op {op!r}")
 
     async def apply(
-        self, batch: Sequence[Guarded], watermark: dict[int, int] | None = None
+        self, batch: Sequence[Group], watermark: dict[int, int] | None = None
     ) -> ApplyResult:
         applied = dup = 0
         stats = self.hashes.setdefault(keys.STATS, {})
-        for g in batch:
+        for n, g in enumerate(batch):
+            if isinstance(g, GuardedBatch):
+                if n:
+                    raise ValueError("a GuardedBatch must be the first group of an apply")
+                marks = [keys.dedupe(i) for i in g.dedupe_ids]
+                if any(m in self.strings for m in marks):
+                    return ApplyResult(0, 0, conflict=True)
+                for m in marks:
+                    self.strings[m] = b"1"
+                for w in g.writes:
+                    self._apply_one(w)
+                applied += len(marks)
+                continue
             if g.dedupe_id is not None:
                 dk = keys.dedupe(g.dedupe_id)
                 if dk in self.strings:

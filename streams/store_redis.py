@@ -18,7 +18,7 @@ import redis.exceptions as rexc
 
 from streams import keys
 from streams.digest import Value, digest_items
-from streams.store import ApplyResult, Guarded, Read, StoreUnavailable
+from streams.store import ApplyResult, Group, GuardedBatch, Read, StoreUnavailable
 
 
 APPLY_LUA = r"""
@@ -36,77 +36,98 @@ local i = 4
 local applied, dups = 0, 0
 local LN2 = math.log(2)
 local stats = ns .. ':stats'
-for g = 1, ngroups do
-  local did = A[i]; local nops = tonumber(A[i + 1]); i = i + 2
-  local ok = true
-  if did ~= '' then
-    ok = redis.call('SET', ns .. ':dedupe:' .. did, '1', 'NX', 'EX', ttl)
+-- applies nops writes starting at A[i]; returns the index after them
+local function apply_ops(i, nops)
+  for o = 1, nops do
+    local op, k, a, b = A[i], ns .. ':' .. A[i + 1], A[i + 2], A[i + 3]
+    if type(b) == 'table' then b = ARGV[b[1]] end
+    if op == 'hincrby' then redis.call('HINCRBY', k, a, b)
+    elseif op == 'hincrbyfloat' then redis.call('HINCRBYFLOAT', k, a, b)
+    elseif op == 'hset' then redis.call('HSET', k, a, b)
+    elseif op == 'hsetnx' then redis.call('HSETNX', k, a, b)
+    elseif op == 'hmax' or op == 'hmin' then
+      local cur = redis.call('HGET', k, a)
+      if (not cur) or (op == 'hmax' and tonumber(b) > tonumber(cur))
+         or (op == 'hmin' and tonumber(b) < tonumber(cur)) then
+        redis.call('HSET', k, a, b)
+      end
+    elseif op == 'zlogadd' then
+      local old = redis.call('ZSCORE', k, a)
+      local v = tonumber(b)
+      if old then
+        old = tonumber(old)
+        local hi, lo = old, v
+        if v > old then hi, lo = v, old end
+        v = hi + math.log(1 + math.exp((lo - hi) * LN2)) / LN2
+      end
+      redis.call('ZADD', k, string.format('%.17g', v), a)
+    elseif op == 'zmax' then redis.call('ZADD', k, 'GT', b, a)
+    elseif op == 'ztrim' then redis.call('ZREMRANGEBYRANK', k, 0, -(tonumber(b) + 1))
+    elseif op == 'set' then redis.call('SET', k, b)
+    elseif op == 'expire' then redis.call('EXPIRE', k, b)
+    elseif op == 'zrem' then redis.call('ZREM', k, a)
+    elseif op == 'zrembelow' then redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. b)
+    elseif op == 'del' then redis.call('DEL', k)
+    elseif op == 'vlogadd' then
+      -- log-scaled weighted vector sum, see streams/embeddings.py (same arithmetic)
+      local n = #b / 8 - 1
+      local p = {struct.unpack('<' .. string.rep('d', n + 1), b)}
+      local L = p[1]
+      local cur = redis.call('GET', k)
+      local s, D, S = L, 0, {}
+      if cur and #cur == (n + 2) * 8 then
+        local c = {struct.unpack('<' .. string.rep('d', n + 2), cur)}
+        s, D = c[1], c[2]
+        for j = 1, n do S[j] = c[j + 2] end
+      else
+        for j = 1, n do S[j] = 0 end
+      end
+      local s2 = s
+      if L > s2 then s2 = L end
+      local fo, fn = 2 ^ (s - s2), 2 ^ (L - s2)
+      D = D * fo + fn
+      local acc, mean = {struct.pack('<d', s2), struct.pack('<d', D)}, {}
+      for j = 1, n do
+        local x = S[j] * fo + p[j + 1] * fn
+        acc[j + 2] = struct.pack('<d', x)
+        mean[j] = struct.pack('<f', x / D)
+      end
+      redis.call('SET', k, table.concat(acc))
+      redis.call('SET', ns .. ':' .. a, table.concat(mean))
+    else return redis.error_reply('unknown write op ' .. op) end
+    i = i + 4
   end
-  if ok then
-    applied = applied + 1
-    for o = 1, nops do
-      local op, k, a, b = A[i], ns .. ':' .. A[i + 1], A[i + 2], A[i + 3]
-      if type(b) == 'table' then b = ARGV[b[1]] end
-      if op == 'hincrby' then redis.call('HINCRBY', k, a, b)
-      elseif op == 'hincrbyfloat' then redis.call('HINCRBYFLOAT', k, a, b)
-      elseif op == 'hset' then redis.call('HSET', k, a, b)
-      elseif op == 'hsetnx' then redis.call('HSETNX', k, a, b)
-      elseif op == 'hmax' or op == 'hmin' then
-        local cur = redis.call('HGET', k, a)
-        if (not cur) or (op == 'hmax' and tonumber(b) > tonumber(cur))
-           or (op == 'hmin' and tonumber(b) < tonumber(cur)) then
-          redis.call('HSET', k, a, b)
-        end
-      elseif op == 'zlogadd' then
-        local old = redis.call('ZSCORE', k, a)
-        local v = tonumber(b)
-        if old then
-          old = tonumber(old)
-          local hi, lo = old, v
-          if v > old then hi, lo = v, old end
-          v = hi + math.log(1 + math.exp((lo - hi) * LN2)) / LN2
-        end
-        redis.call('ZADD', k, string.format('%.17g', v), a)
-      elseif op == 'zmax' then redis.call('ZADD', k, 'GT', b, a)
-      elseif op == 'ztrim' then redis.call('ZREMRANGEBYRANK', k, 0, -(tonumber(b) + 1))
-      elseif op == 'set' then redis.call('SET', k, b)
-      elseif op == 'expire' then redis.call('EXPIRE', k, b)
-      elseif op == 'zrem' then redis.call('ZREM', k, a)
-      elseif op == 'zrembelow' then redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. b)
-      elseif op == 'del' then redis.call('DEL', k)
-      elseif op == 'vlogadd' then
-        -- log-scaled weighted vector sum, see streams/embeddings.py (same arithmetic)
-        local n = #b / 8 - 1
-        local p = {struct.unpack('<' .. string.rep('d', n + 1), b)}
-        local L = p[1]
-        local cur = redis.call('GET', k)
-        local s, D, S = L, 0, {}
-        if cur and #cur == (n + 2) * 8 then
-          local c = {struct.unpack('<' .. string.rep('d', n + 2), cur)}
-          s, D = c[1], c[2]
-          for j = 1, n do S[j] = c[j + 2] end
-        else
-          for j = 1, n do S[j] = 0 end
-        end
-        local s2 = s
-        if L > s2 then s2 = L end
-        local fo, fn = 2 ^ (s - s2), 2 ^ (L - s2)
-        D = D * fo + fn
-        local acc, mean = {struct.pack('<d', s2), struct.pack('<d', D)}, {}
-        for j = 1, n do
-          local x = S[j] * fo + p[j + 1] * fn
-          acc[j + 2] = struct.pack('<d', x)
-          mean[j] = struct.pack('<f', x / D)
-        end
-        redis.call('SET', k, table.concat(acc))
-        redis.call('SET', ns .. ':' .. a, table.concat(mean))
-      else return redis.error_reply('unknown write op ' .. op) end
-      i = i + 4
+  return i
+end
+for g = 1, ngroups do
+  local did = A[i]
+  if did == cjson.null then
+    -- a GuardedBatch (always the first group): every id unmarked, or nothing is written
+    local nids = tonumber(A[i + 1]); i = i + 2
+    for j = 0, nids - 1 do
+      if not redis.call('SET', ns .. ':dedupe:' .. A[i + j], '1', 'NX', 'EX', ttl) then
+        for q = 0, j - 1 do redis.call('DEL', ns .. ':dedupe:' .. A[i + q]) end
+        return {0, 0, 1}
+      end
     end
+    i = i + nids
+    local nops = tonumber(A[i]); i = i + 1
+    i = apply_ops(i, nops)
+    applied = applied + nids
   else
-    dups = dups + 1
-    redis.call('HINCRBY', stats, 'duplicates', 1)
-    i = i + 4 * nops
+    local nops = tonumber(A[i + 1]); i = i + 2
+    local ok = true
+    if did ~= '' then
+      ok = redis.call('SET', ns .. ':dedupe:' .. did, '1', 'NX', 'EX', ttl)
+    end
+    if ok then
+      applied = applied + 1
+      i = apply_ops(i, nops)
+    else
+      dups = dups + 1
+      redis.call('HINCRBY', stats, 'duplicates', 1)
+      i = i + 4 * nops
+    end
   end
 end
 local nwm = tonumber(A[i]); i = i + 1
@@ -116,7 +137,7 @@ for w = 1, nwm do
   local cur = redis.call('HGET', wmkey, p)
   if (not cur) or tonumber(cur) < off then redis.call('HSET', wmkey, p, off) end
 end
-return {applied, dups}
+return {applied, dups, 0}
 """
 
 
@@ -131,11 +152,18 @@ def _arg(v: int | float | str | bytes) -> bytes | str:
 
 
 def encode_batch(
-    namespace: str, ttl_s: int, batch: Sequence[Guarded], watermark: dict[int, int] | None
-) -> list[bytes | str]:
-    args: list[bytes | str] = [namespace, str(ttl_s), str(len(batch))]
-    for g in batch:
-        args.append(g.dedupe_id or "")
+    namespace: str, ttl_s: int, batch: Sequence[Group], watermark: dict[int, int] | None
+) -> list[bytes | str | None]:
+    args: list[bytes | str | None] = [namespace, str(ttl_s), str(len(batch))]
+    for n, g in enumerate(batch):
+        if isinstance(g, GuardedBatch):
+            if n:
+                raise ValueError("a GuardedBatch must be the first group of an apply")
+            if len(set(g.dedupe_ids)) != len(g.dedupe_ids):
+                raise ValueError("a GuardedBatch's dedupe ids must be distinct")
+            args.extend((None, str(len(g.dedupe_ids)), *g.dedupe_ids))
+        else:
+            args.append(g.dedupe_id or "")
         args.append(str(len(g.writes)))
         for w in g.writes:
             args.extend((w.op, w.key, w.a, _arg(w.b)))
@@ -146,7 +174,7 @@ def encode_batch(
     return args
 
 
-def pack_batch(args: Sequence[bytes | str]) -> list[bytes]:
+def pack_batch(args: Sequence[bytes | str | None]) -> list[bytes]:
     """The flat argument list as ONE JSON argument plus the binary values it references.
 
     redis-py packs every argument in Python (~1 us each); a batch has ~150k of them.
@@ -191,7 +219,7 @@ class RedisStore:
         return live.decode() if isinstance(live, bytes) else (live or self.namespace)
 
     async def apply(
-        self, batch: Sequence[Guarded], watermark: dict[int, int] | None = None
+        self, batch: Sequence[Group], watermark: dict[int, int] | None = None
     ) -> ApplyResult:
         if not batch and not watermark:
             return ApplyResult(0, 0)
@@ -200,7 +228,7 @@ class RedisStore:
             res = await self._script(args=pack_batch(encode_batch(ns, self.dedupe_ttl_s, batch, watermark)))
         except (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError) as err:
             raise StoreUnavailable(f"Redis unavailable: {err}") from err
-        return ApplyResult(int(res[0]), int(res[1]))
+        return ApplyResult(int(res[0]), int(res[1]), bool(int(res[2])))
 
     async def read(self, reads: Sequence[Read], namespace: str | None = None) -> list[Any]:
         if not reads:

@@ -29,6 +29,7 @@ from streams.store import Guarded
 from streams.store_redis import RedisStore
 from streams.vector_plan import VectorConfig
 from streams.writes import hset
+from streamrec import fetch_backoff
 from streamrec.settings import Settings
 
 log = logging.getLogger("streamrec.worker")
@@ -61,6 +62,7 @@ def metrics_writes(p: BatchProcessor, worker: str) -> Guarded:
 
 
 def build_app(s: Settings) -> faust.App:
+    fetch_backoff.install(s.kafka_empty_fetch_backoff_ms)
     (s.state_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
         s.worker_id,

@@ -14,7 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from streams import keys
-from streams.store import Guarded, Read, Store
+from streams.store import Guarded, GuardedBatch, Read, Store
 from streams.store_memory import MemoryStore
 from streams.store_redis import RedisStore
 from streams.writes import Write, hincrby, hincrbyfloat, hmax, hmin, hset, hsetnx, put, zlogadd, zmax, ztrim
@@ -105,6 +105,34 @@ def test_dedupe_is_per_id_and_counts_duplicates(make_store: Callable[[], Store])
         (c, stats) = await store.read([Read("hgetall", "c"), Read("hgetall", keys.STATS)])
         assert c == {"n": "11"}
         assert stats["duplicates"] == "2"
+
+    asyncio.run(go())
+
+
+def test_a_guarded_batch_applies_all_or_nothing(make_store: Callable[[], Store]) -> None:
+    async def go() -> None:
+        store = make_store()
+        ok = await store.apply([GuardedBatch(("a", "b"), (hincrby("c", "n", 1), zmax("z", "m", 2.0))),
+                                Guarded("g", (hincrby("c", "g", 1),))], {0: 4})
+        assert (ok.applied, ok.duplicates, ok.conflict) == (3, 0, False)
+        before = await store.digest()
+        # "b" is marked already: nothing of this call may land, not even the watermark or the later group
+        bad = await store.apply([GuardedBatch(("c", "b"), (hincrby("c", "n", 5),)),
+                                 Guarded("h", (hincrby("c", "h", 1),))], {0: 9})
+        assert bad.conflict and bad.applied == 0
+        assert await store.digest() == before
+        (c, wm) = await store.read([Read("hgetall", "c"), Read("hgetall", keys.WATERMARK)])
+        assert c == {"n": "1", "g": "1"} and wm == {"0": "4"}
+        # "c" was not left marked by the refused call
+        again = await store.apply([GuardedBatch(("c",), (hincrby("c", "n", 5),))])
+        assert (again.applied, again.conflict) == (1, False)
+        (c,) = await store.read([Read("hgetall", "c")])
+        assert c["n"] == "6"
+        # no ids: always applied
+        always = await store.apply([GuardedBatch((), (hincrby("c", "n", 1),))])
+        assert not always.conflict
+        with pytest.raises(ValueError):
+            await store.apply([Guarded("x", ()), GuardedBatch(("y",), ())])
 
     asyncio.run(go())
 
