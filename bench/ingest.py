@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -52,18 +54,34 @@ def applied(r: redis.Redis, ns: str) -> int:
     return sum(int(v) for k, v in st.items() if k.decode().startswith("applied:"))
 
 
+def redis_cpu_s(r: redis.Redis) -> float:
+    info = r.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_worker(s: Settings, env: dict[str, str], n: int) -> tuple[float, dict[str, Any]]:
+    """Events/s, plus CPU per event of the worker process and of Redis over the same span
+    (CPU time does not shrink when other jobs share the machine, wall-clock rates do)."""
     r = redis.Redis.from_url(s.redis_url)
     child = runtime.worker(env | {"STREAMREC_WORKER_BATCH": str(s.worker_batch)}, s.state_dir / "worker.log")
     child.start()
+    assert child.proc is not None
     try:
         t_first = c_first = None
+        cpu0 = (0.0, 0.0)
         deadline = time.monotonic() + 1800
         while time.monotonic() < deadline:
             c = applied(r, s.namespace)
             now = time.monotonic()
             if t_first is None and c > 0:
                 t_first, c_first = now, c
+                cpu0 = (process_cpu_s(child.proc.pid), redis_cpu_s(r))
             if c >= n:
                 break
             if not child.alive():
@@ -72,10 +90,13 @@ def run_worker(s: Settings, env: dict[str, str], n: int) -> tuple[float, dict[st
         else:
             raise RuntimeError(f"worker applied only {applied(r, s.namespace)} of {n} events")
         assert t_first is not None and c_first is not None
-        rate = (n - c_first) / max(1e-9, now - t_first)
+        done = n - c_first
+        rate = done / max(1e-9, now - t_first)
+        cpu = {"worker_cpu_us_per_event": round((process_cpu_s(child.proc.pid) - cpu0[0]) / done * 1e6, 1),
+               "redis_cpu_us_per_event": round((redis_cpu_s(r) - cpu0[1]) / done * 1e6, 1)}
         metrics = {k.decode(): v.decode() for k, v in
                    r.hgetall(keys.namespaced(s.namespace, keys.worker_metrics(s.worker_instance))).items()}
-        return rate, metrics
+        return rate, cpu | {"worker_metrics": metrics}
     finally:
         child.stop()
         r.close()
@@ -120,7 +141,7 @@ def run_ingest_bench(base: Settings, args: argparse.Namespace) -> dict[str, Any]
     with private_infra(base) as (s, env):
         sent = asyncio.run(preload(s, n))
         publish_vectors(s, items=2000)
-        worker_rate, metrics = run_worker(s, env, sent)
+        worker_rate, extra = run_worker(s, env, sent)
         raw_rate = asyncio.run(run_raw(s, sent))
     return {
         "events": sent,
@@ -128,5 +149,5 @@ def run_ingest_bench(base: Settings, args: argparse.Namespace) -> dict[str, Any]
         "raw_events_per_s": round(raw_rate, 1),
         "ratio": round(worker_rate / raw_rate, 3) if raw_rate else None,
         "worker_batch": s.worker_batch,
-        "worker_metrics": metrics,
+        **extra,
     }

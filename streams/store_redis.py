@@ -141,53 +141,44 @@ return {applied, dups, 0}
 """
 
 
-def _arg(v: int | float | str | bytes) -> bytes | str:
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            raise ValueError("non-finite value in a write")
-        return repr(v)
-    if isinstance(v, int):
-        return str(v)
-    return v
-
-
-def encode_batch(
+def pack_batch(
     namespace: str, ttl_s: int, batch: Sequence[Group], watermark: dict[int, int] | None
-) -> list[bytes | str | None]:
-    args: list[bytes | str | None] = [namespace, str(ttl_s), str(len(batch))]
+) -> list[bytes]:
+    """The batch as the script's arguments: ONE JSON array plus the binary values it references.
+
+    redis-py packs every argument in Python (~1 us each) and a batch has ~100k of them;
+    orjson writes the array in one C call and Lua's cjson reads it in one.  A binary
+    value is replaced in the array by ``[n]``, its ARGV index.
+    """
+    flat: list[object] = [namespace, str(ttl_s), str(len(batch))]
+    blobs: list[bytes] = []
+    add, extend = flat.append, flat.extend
     for n, g in enumerate(batch):
         if isinstance(g, GuardedBatch):
             if n:
                 raise ValueError("a GuardedBatch must be the first group of an apply")
             if len(set(g.dedupe_ids)) != len(g.dedupe_ids):
                 raise ValueError("a GuardedBatch's dedupe ids must be distinct")
-            args.extend((None, str(len(g.dedupe_ids)), *g.dedupe_ids))
+            extend((None, str(len(g.dedupe_ids)), *g.dedupe_ids))
         else:
-            args.append(g.dedupe_id or "")
-        args.append(str(len(g.writes)))
-        for w in g.writes:
-            args.extend((w.op, w.key, w.a, _arg(w.b)))
+            add(g.dedupe_id or "")
+        add(str(len(g.writes)))
+        for op, k, a, b in g.writes:
+            t = type(b)
+            if t is float:
+                if not math.isfinite(b):  # type: ignore[arg-type]
+                    raise ValueError(f"non-finite value in a write: {op} {k} {a}")
+                b = repr(b)
+            elif t is int:
+                b = str(b)
+            elif t is bytes:
+                blobs.append(b)  # type: ignore[arg-type]
+                b = [len(blobs) + 1]
+            extend((op, k, a, b))
     wm = watermark or {}
-    args.append(str(len(wm)))
+    add(str(len(wm)))
     for p, off in wm.items():
-        args.extend((str(p), str(off)))
-    return args
-
-
-def pack_batch(args: Sequence[bytes | str | None]) -> list[bytes]:
-    """The flat argument list as ONE JSON argument plus the binary values it references.
-
-    redis-py packs every argument in Python (~1 us each); a batch has ~150k of them.
-    orjson writes them all in one C call and Lua's cjson reads them in one.
-    """
-    blobs: list[bytes] = []
-    flat: list[object] = []
-    for a in args:
-        if isinstance(a, bytes):
-            blobs.append(a)
-            flat.append([len(blobs) + 1])  # its ARGV index
-        else:
-            flat.append(a)
+        extend((str(p), str(off)))
     return [orjson.dumps(flat), *blobs]
 
 
@@ -225,7 +216,7 @@ class RedisStore:
             return ApplyResult(0, 0)
         ns = "@" + self.namespace if self.follow_live else self.namespace
         try:
-            res = await self._script(args=pack_batch(encode_batch(ns, self.dedupe_ttl_s, batch, watermark)))
+            res = await self._script(args=pack_batch(ns, self.dedupe_ttl_s, batch, watermark))
         except (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError) as err:
             raise StoreUnavailable(f"Redis unavailable: {err}") from err
         return ApplyResult(int(res[0]), int(res[1]), bool(int(res[2])))
@@ -235,8 +226,14 @@ class RedisStore:
             return []
         ns = namespace or (await self.resolve() if self.follow_live else self.namespace)
         pipe = self.client.pipeline(transaction=False)
+        # plain GETs (dedupe marks, vectors: most of a batch's reads) go as MGETs of up to 1000 keys
+        gets = [n for n, r in enumerate(reads) if r.op == "get"]
+        for start in range(0, len(gets), 1000):
+            pipe.mget([keys.namespaced(ns, reads[n].key) for n in gets[start:start + 1000]])
         for r in reads:
             k = keys.namespaced(ns, r.key)
+            if r.op == "get":
+                continue
             if r.op == "hgetall":
                 pipe.hgetall(k)
             elif r.op == "hmget":
@@ -247,16 +244,23 @@ class RedisStore:
                 pipe.zrange(k, int(r.args[0]), int(r.args[1]), withscores=True)
             elif r.op == "zscore":
                 pipe.zscore(k, r.args[0])
-            elif r.op == "get":
-                pipe.get(k)
             elif r.op == "zcard":
                 pipe.zcard(k)
             else:
                 raise ValueError(f"unknown read op {r.op!r}")
         try:
-            raw = await pipe.execute()
+            replies = await pipe.execute()
         except (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError) as err:
             raise StoreUnavailable(f"Redis unavailable: {err}") from err
+        nm = (len(gets) + 999) // 1000
+        got = [v for chunk in replies[:nm] for v in chunk]
+        rest = iter(replies[nm:])
+        raw = [None] * len(reads)
+        for n, v in zip(gets, got):
+            raw[n] = v
+        for n, r in enumerate(reads):
+            if r.op != "get":
+                raw[n] = next(rest)
         return [_decode(r, v) for r, v in zip(reads, raw)]
 
     async def digest(self) -> str:
