@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import signal
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -25,7 +26,11 @@ DIM = 32
 
 @contextlib.contextmanager
 def private_infra(s: Settings) -> Iterator[tuple[Settings, dict[str, str]]]:
-    """A broker and Redis (AOF, appendfsync everysec) of our own; yields settings + child env."""
+    """A broker and Redis (AOF, appendfsync everysec) of our own; yields settings + child env.
+
+    SIGTERM (e.g. ``timeout``) becomes SystemExit while they run, so every ``finally``
+    stops its children and nothing is left running."""
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     root = Path(tempfile.mkdtemp(prefix="streamrec-bench-"))
     kafka = services.start_kafka(services.free_port(), root / "kafka")
     red = services.start_redis(services.free_port(), root / "redis", aof=True, fsync="everysec")
@@ -37,6 +42,11 @@ def private_infra(s: Settings) -> Iterator[tuple[Settings, dict[str, str]]]:
     finally:
         kafka.stop()
         red.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def publish_vectors(s: Settings, items: int, trained_share: float = 0.9, seed: int = 0) -> None:

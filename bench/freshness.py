@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import threading
 import time
 from datetime import datetime, timezone
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import redis.asyncio as aioredis
+from tqdm import tqdm
 
 from bench.common import mixed_events, private_infra, publish_vectors
 from schemas.codec import encode
@@ -52,8 +54,11 @@ async def background(s: Settings, rate: float, stop: threading.Event, sent: list
         await p.stop()
 
 
-async def probes(s: Settings, n: int) -> list[float]:
+async def probes(s: Settings, n: int, progress: bool = False, budget_s: float = 600.0) -> list[float]:
+    """Latency of ``n`` probes, one at a time; stops early (with what it has) after ``budget_s``."""
     p = await start_producer(s, linger_ms=0)
+    bar = tqdm(total=n, desc="freshness probes", unit="probe", disable=not progress, mininterval=0.5)
+    deadline = time.monotonic() + budget_s
     client = aioredis.Redis.from_url(s.redis_url)
     store = RedisStore(client, s.namespace, follow_live=True)
     col = feature_names().index(FEATURE)
@@ -74,8 +79,15 @@ async def probes(s: Settings, n: int) -> list[float]:
                     raise RuntimeError(f"probe {k} not visible after 30 s")
                 await asyncio.sleep(0.001)
             out.append((time.perf_counter() - t0) * 1000.0)
+            bar.update(1)
+            bar.set_postfix(last_ms=round(out[-1], 1))
+            if time.monotonic() > deadline:
+                print(f"freshness: time budget of {budget_s:.0f} s spent after {len(out)} of {n} probes "
+                      "(the worker is behind the background load)", file=sys.stderr)
+                break
             await asyncio.sleep(0.02)
     finally:
+        bar.close()
         await p.stop()
         await client.aclose()
     return out
@@ -92,7 +104,7 @@ def run_freshness_bench(base: Settings, args: argparse.Namespace) -> dict[str, A
             bg = threading.Thread(target=lambda: asyncio.run(background(s, float(args.rate or 1000.0), stop, sent)))
             bg.start()
             time.sleep(3.0)
-            lat = asyncio.run(probes(s, int(args.probes)))
+            lat = asyncio.run(probes(s, int(args.probes), progress=True))
             stop.set()
             bg.join(30)
         finally:
