@@ -1,4 +1,4 @@
-"""Incremental embeddings: forward-decayed weighted means of vectors (pure: numpy + struct).
+"""Incremental embeddings: forward-decayed weighted means of vectors (pure: numpy).
 
 A user vector is the decayed weighted mean of the (unit) item vectors of the
 items the user interacted with; a new item's vector is the decayed weighted
@@ -25,7 +25,6 @@ arithmetic).  ``logadd_state`` is the reference implementation.
 from __future__ import annotations
 
 import math
-import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,7 +68,29 @@ def log2_weight(weight: float, ts_s: float, half_life_s: float, epoch_s: float) 
 
 def contribution(log2_w: float, v: Vector) -> bytes:
     """Payload of a ``vlogadd`` write: float64 LE [L, v_1 .. v_d]."""
-    return struct.pack(f"<{1 + len(v)}d", log2_w, *(float(x) for x in v))
+    out = np.empty(1 + len(v), dtype="<f8")
+    out[0] = log2_w
+    out[1:] = v
+    return out.tobytes()
+
+
+def logadd_acc(acc: bytes | None, payload: bytes) -> bytes:
+    """The accumulator bytes after adding ``payload`` to ``acc`` (see ``logadd_state``)."""
+    vals = np.frombuffer(payload, dtype="<f8")
+    n = len(vals) - 1
+    big_l = float(vals[0])
+    if acc is not None and len(acc) == (n + 2) * 8:
+        cur = np.frombuffer(acc, dtype="<f8")
+        s, d, sums = float(cur[0]), float(cur[1]), cur[2:]
+    else:
+        s, d, sums = big_l, 0.0, np.zeros(n)
+    s2 = s if s >= big_l else big_l
+    fo = 2.0 ** (s - s2)
+    fn = 2.0 ** (big_l - s2)
+    out = np.empty(n + 2, dtype="<f8")
+    out[0], out[1] = s2, d * fo + fn
+    out[2:] = sums * fo + vals[1:] * fn
+    return out.tobytes()
 
 
 def logadd_state(acc: bytes | None, payload: bytes) -> tuple[bytes, bytes]:
@@ -77,20 +98,9 @@ def logadd_state(acc: bytes | None, payload: bytes) -> tuple[bytes, bytes]:
 
     A missing accumulator, or one of another dimension, starts from zero.
     """
-    n = len(payload) // 8 - 1
-    vals = struct.unpack(f"<{n + 1}d", payload)
-    big_l, v = vals[0], vals[1:]
-    if acc is not None and len(acc) == (n + 2) * 8:
-        cur = struct.unpack(f"<{n + 2}d", acc)
-        s, d, sums = cur[0], cur[1], cur[2:]
-    else:
-        s, d, sums = big_l, 0.0, (0.0,) * n
-    s2 = s if s >= big_l else big_l
-    fo = 2.0 ** (s - s2)
-    fn = 2.0 ** (big_l - s2)
-    d2 = d * fo + fn
-    new = [sums[j] * fo + v[j] * fn for j in range(n)]
-    return struct.pack(f"<{n + 2}d", s2, d2, *new), struct.pack(f"<{n}f", *(x / d2 for x in new))
+    new = logadd_acc(acc, payload)
+    arr = np.frombuffer(new, dtype="<f8")
+    return new, (arr[2:] / arr[1]).astype("<f4").tobytes()
 
 
 def mean_of(acc: bytes | None) -> Vector | None:

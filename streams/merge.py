@@ -58,8 +58,8 @@ def merge_writes(writes: Iterable[Write]) -> list[Write]:
         if op in special:
             if op == "ztrim":
                 keep = trims.get(key)
-                if keep is None or int(b) < keep:  # type: ignore[arg-type]
-                    trims[key] = int(b)  # type: ignore[arg-type]
+                if keep is None or int(b) < keep:
+                    trims[key] = int(b)
                 continue
             barrier(key)
             if op == "vlogadd":
@@ -77,13 +77,13 @@ def merge_writes(writes: Iterable[Write]) -> list[Write]:
                 elif op == "hset" or op == "set" or op == "expire":
                     out[j] = w
                 elif op == "hmax" or op == "zmax":
-                    if float(b) > float(v):  # type: ignore[arg-type]
+                    if float(b) > float(v):
                         out[j] = w
                 elif op == "hmin":
-                    if float(b) < float(v):  # type: ignore[arg-type]
+                    if float(b) < float(v):
                         out[j] = w
                 elif op == "zlogadd":
-                    out[j] = Write(op, key, a, _log2add(float(v), float(b)))  # type: ignore[arg-type]
+                    out[j] = Write(op, key, a, _log2add(float(v), float(b)))
                 elif op != "hsetnx":  # hsetnx: the first value stays
                     raise ValueError(f"write op {op!r} cannot be merged")
                 continue

@@ -23,7 +23,7 @@ from typing import Mapping
 
 from schemas.events import Event
 from streams import keys
-from streams.embeddings import (Vector, VectorMeta, contribution, log2_weight, logadd_state, mean_of,
+from streams.embeddings import (Vector, VectorMeta, contribution, log2_weight, logadd_acc, mean_of,
                                 unit)
 from streams.features.config import FeatureConfig
 from streams.features.interactions import INTERACTIONS
@@ -85,7 +85,7 @@ class VectorPlanner:
             if v is None:
                 return []
             payload = contribution(lw, v)
-            self.user_accs[u] = logadd_state(self.user_accs.get(u), payload)[0]
+            self.user_accs[u] = logadd_acc(self.user_accs.get(u), payload)
             return [vlogadd(keys.user_vector_acc(ver, u), keys.user_vector(ver, u), payload)]
         xu = mean_of(self.user_accs.get(u))
         if xu is None:
