@@ -27,44 +27,82 @@ from bench.serve_data import apply_all, catalogue, events, publish_model
 from streamrec import runtime, services
 
 STAGES = ("candidates", "features", "score", "mmr", "total")
+SWEEP = (1, 2, 4)
+"""Client concurrencies measured besides ``--clients`` (half the duration each), under ``sweep``."""
+
+
+def _request_bytes(host: str, path: str, body: dict[str, Any] | None) -> bytes:
+    """One pre-encoded HTTP/1.1 keep-alive request."""
+    if not body:
+        return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    data = json.dumps(body, separators=(",", ":")).encode()
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n")
+    return head.encode() + data
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: bytes) -> tuple[bytes, bytes]:
+    """Send one request, read one response: (head, body).  Only Content-Length bodies (what uvicorn sends)."""
+    writer.write(req)
+    head = await reader.readuntil(b"\r\n\r\n")
+    at = head.find(b"content-length:")
+    if at < 0:
+        at = head.lower().find(b"content-length:")
+    n = int(head[at + 15:head.index(b"\r\n", at)]) if at >= 0 else 0
+    return head, await reader.readexactly(n) if n else b""
 
 
 def _load(url: str, path: str, bodies: list[dict[str, Any]], clients: int, duration: float, warmup: float,
           out: Any) -> None:
-    import httpx
+    """The closed-loop load generator: a raw asyncio HTTP/1.1 client, one keep-alive connection per
+    client, pre-encoded requests; responses are only timed and kept, and parsed after the run, so
+    the client spends as little of the shared CPU as possible."""
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    reqs = [_request_bytes(f"{host}:{port}", path, b) for b in bodies]
 
     async def main() -> dict[str, Any]:
         lat: list[float] = []
-        stages: dict[str, list[float]] = {s: [] for s in STAGES}
-        errors = 0
+        kept: list[tuple[bytes, bytes]] = []
         start = time.perf_counter()
         measure_from, stop_at = start + warmup, start + warmup + duration
-        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10) as c:
-            async def one(n: int) -> None:
-                nonlocal errors
-                i = n
+
+        async def one(n: int) -> None:
+            reader, writer = await asyncio.open_connection(host, int(port))
+            i = n
+            try:
                 while True:
                     t0 = time.perf_counter()
                     if t0 >= stop_at:
                         return
-                    body = bodies[i % len(bodies)]
-                    i += clients
-                    r = await (c.post(path, json=body) if body else c.get(path))
+                    res = await _exchange(reader, writer, reqs[i % len(reqs)])
                     t1 = time.perf_counter()
-                    if t0 < measure_from:
-                        continue
-                    if r.status_code != 200 or (body and r.json().get("degraded")):
-                        errors += 1
-                    lat.append(t1 - t0)
-                    for part in r.headers.get("server-timing", "").split(","):
-                        name, _, dur = part.strip().partition(";dur=")
-                        if name in stages and dur:
-                            stages[name].append(float(dur))
-            await asyncio.gather(*(one(n) for n in range(clients)))
-        return {"lat": lat, "stages": stages, "errors": errors, "seconds": duration}
+                    i += clients
+                    if t0 >= measure_from:
+                        lat.append(t1 - t0)
+                        kept.append(res)
+            finally:
+                writer.close()
+
+        await asyncio.gather(*(one(n) for n in range(clients)))
+        return _summarise(lat, kept, duration)
 
     out.put(asyncio.run(main()))
+
+
+def _summarise(lat: list[float], kept: list[tuple[bytes, bytes]], seconds: float) -> dict[str, Any]:
+    stages: dict[str, list[float]] = {s: [] for s in STAGES}
+    errors = 0
+    for head, body in kept:
+        if head[9:12] != b"200" or b'"degraded":true' in body:
+            errors += 1
+        at = head.lower().find(b"server-timing:")
+        if at < 0:
+            continue
+        for part in head[at + 14:head.index(b"\r\n", at)].decode().split(","):
+            name, _, dur = part.strip().partition(";dur=")
+            if name in stages and dur:
+                stages[name].append(float(dur))
+    return {"lat": lat, "stages": stages, "errors": errors, "seconds": seconds}
 
 
 def drive(url: str, path: str, bodies: list[dict[str, Any]], clients: int, duration: float,
@@ -129,30 +167,44 @@ def run_bench(clients: int = 8, duration: float = 20.0, n_items: int = 10_000, n
         _wait_model(url, version)
         _wait_warm(url, n_items)
         bodies = [{"user_id": f"user{u}", "k": 20} for u in range(n_users)]
-        rec = drive(url, "/recommend", bodies, clients, duration)
-        floor = drive(url, "/healthz", [{}], clients, duration / 2)
+        runs: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+        for c in sorted(set(SWEEP) | {clients}):  # the reported concurrency runs for the full duration
+            d = duration if c == clients else max(2.0, duration / 2)
+            runs[c] = drive(url, "/recommend", bodies, c, d), drive(url, "/healthz", [{}], c, d / 2)
         import httpx
 
         one = httpx.post(url + "/recommend", json={"user_id": "user1", "k": 20, "explain": True}).json()
-        dropped = _metric(httpx.get(url + "/metrics").text, 'streamrec_impressions_total{outcome="dropped"}')
-        sent = _metric(httpx.get(url + "/metrics").text, 'streamrec_impressions_total{outcome="sent"}')
+        metrics = httpx.get(url + "/metrics").text
+        dropped = _metric(metrics, 'streamrec_impressions_total{outcome="dropped"}')
+        sent = _metric(metrics, 'streamrec_impressions_total{outcome="sent"}')
     finally:
         if api is not None:
             api.stop()
         kafka.stop()
         red.stop()
+    out = _figures(*runs[clients])
+    out.update({
+        "clients": clients, "duration_s": duration, "items": n_items, "client": "raw asyncio HTTP/1.1, keep-alive",
+        "model_version": one.get("model_version"), "items_returned": len(one.get("items", [])),
+        "impressions_sent": sent, "impressions_dropped": dropped, "prepare_s": round(prep_s, 1),
+        "sweep": {str(c): {k: v for k, v in _figures(*r).items() if k not in ("candidates", "k")}
+                  for c, r in runs.items() if c != clients},
+    })
+    return out
+
+
+def _figures(rec: dict[str, Any], floor: dict[str, Any]) -> dict[str, Any]:
     lat_ms = [x * 1000 for x in rec["lat"]]
     return {
         "p50_ms": round(_pct(lat_ms, 50), 3), "p95_ms": round(_pct(lat_ms, 95), 3),
         "p99_ms": round(_pct(lat_ms, 99), 3), "rps": round(len(lat_ms) / rec["seconds"], 1),
+        "floor_p50_ms": round(_pct([x * 1000 for x in floor["lat"]], 50), 3),
         "floor_p99_ms": round(_pct([x * 1000 for x in floor["lat"]], 99), 3),
         "floor_rps": round(len(floor["lat"]) / floor["seconds"], 1),
         "candidates": 300, "k": 20,
         "stages": {s: round(_pct(v, 99), 3) for s, v in rec["stages"].items()},
         "stages_p50": {s: round(_pct(v, 50), 3) for s, v in rec["stages"].items()},
-        "clients": clients, "duration_s": duration, "errors_or_degraded": rec["errors"], "items": n_items,
-        "model_version": one.get("model_version"), "items_returned": len(one.get("items", [])),
-        "impressions_sent": sent, "impressions_dropped": dropped, "prepare_s": round(prep_s, 1),
+        "errors_or_degraded": rec["errors"],
     }
 
 
@@ -176,12 +228,13 @@ def _wait_model(url: str, version: str, timeout: float = 30.0) -> None:
 
 
 def _wait_warm(url: str, n_items: int, timeout: float = 120.0) -> None:
-    """Wait until the item-feature cache holds the catalogue (start-up warm-up)."""
+    """Wait until the item-feature and neighbour caches hold the catalogue (start-up warm-up)."""
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if httpx.get(url + "/admin/status").json().get("item_features_cached", 0) >= n_items:
+        status = httpx.get(url + "/admin/status").json()
+        if min(status.get("item_features_cached", 0), status.get("neighbours_cached", n_items)) >= n_items:
             return
         time.sleep(0.5)
 

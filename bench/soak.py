@@ -22,6 +22,7 @@ import redis
 
 from bench.common import private_infra
 from schemas.codec import encode
+from streamrec.batch_records import send_batches
 from schemas.events import Click, Event, ItemMeta, Rate, View
 from streams import keys
 from streamrec import runtime, services
@@ -90,10 +91,10 @@ async def produce(s: Settings, run: Run, rate: float, until: float, users: int, 
         i = 0
         while time.monotonic() < until:
             target = int((time.monotonic() - t0) * rate)
-            while i < target:
-                ev = make_event(rng, i, time.time(), users, items)
-                await p.send(s.topic_events, encode(ev), key=ev.user_id.encode())  # type: ignore[attr-defined]
-                i += 1
+            due = [make_event(rng, k, time.time(), users, items) for k in range(i, target)]
+            # as the product's producers do: batch records of the events due now, per partition
+            await send_batches(p, s.topic_events, due, s.publish_batch)
+            i = max(i, target)
             if time.monotonic() >= next_hostile:
                 for h in HOSTILE:
                     await p.send(s.topic_events, h, key=b"hostile")

@@ -25,7 +25,7 @@ from streamrec.settings import Settings
 T = TypeVar("T")
 
 
-async def _read_topic(s: Settings, topic: str, parse: Callable[[bytes], T | None], progress: bool) -> list[T]:
+async def _read_topic(s: Settings, topic: str, parse: Callable[[bytes], list[T]], progress: bool) -> list[T]:
     c = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=None, enable_auto_commit=False,
                          auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024)
     try:
@@ -54,9 +54,7 @@ async def _read_topic(s: Settings, topic: str, parse: Callable[[bytes], T | None
                         if m.offset >= ends[tp]:
                             todo.discard(tp)
                             break
-                        parsed = parse(m.value or b"")
-                        if parsed is not None:
-                            out.append(parsed)
+                        out.extend(parse(m.value or b""))
                         bar.update(1)
                         if m.offset + 1 >= ends[tp]:
                             todo.discard(tp)

@@ -149,17 +149,31 @@ def parse_events(raw: Iterable[bytes]) -> list[Event]:
     return [EVENT_ADAPTER.validate_json(b) for b in raw]
 
 
-def parse_record(value: bytes) -> Event | None:
-    """A Kafka record's value as an event, or None when it is not a valid event (it is in the DLQ)."""
+def parse_record(value: bytes) -> list[Event]:
+    """A Kafka record's valid events: one, or those of a batch record (invalid ones are in the DLQ)."""
+    if value[:1] == b"[":
+        try:
+            arr = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return []
+        if not isinstance(arr, list):
+            return []
+        out: list[Event] = []
+        for obj in arr:
+            try:
+                out.append(EVENT_ADAPTER.validate_python(obj))
+            except ValueError:
+                pass
+        return out
     try:
-        return EVENT_ADAPTER.validate_json(value)
+        return [EVENT_ADAPTER.validate_json(value)]
     except ValueError:
-        return None
+        return []
 
 
-def parse_example(value: bytes) -> dict[str, Any] | None:
+def parse_example(value: bytes) -> list[dict[str, Any]]:
     try:
         obj = orjson.loads(value)
     except orjson.JSONDecodeError:
-        return None
-    return obj if isinstance(obj, dict) and {"group_id", "item_id", "grade", "impression_ts"} <= obj.keys() else None
+        return []
+    return [obj] if isinstance(obj, dict) and {"group_id", "item_id", "grade", "impression_ts"} <= obj.keys() else []

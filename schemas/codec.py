@@ -14,6 +14,8 @@ from pydantic import ValidationError
 from schemas.events import EVENT_ADAPTER, MAX_FUTURE_SKEW, Event
 
 MAX_EVENT_BYTES = 64 * 1024
+MAX_RECORD_BYTES = 1024 * 1024  # a batch record (envelope) as a whole
+MAX_BATCH_EVENTS = 1000
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,45 @@ def decode(raw: bytes, now: datetime) -> Event | Rejection:
     except orjson.JSONDecodeError as err:
         return Rejection(f"not valid JSON: {err}", raw)
     return validate_obj(obj, now, raw)
+
+
+def decode_record(raw: bytes, now: datetime) -> list[Event | Rejection]:
+    """A Kafka record -> its events, in order.
+
+    A record is either one event (a JSON object) or a *batch record*: a JSON array of
+    1 to ``MAX_BATCH_EVENTS`` event objects (``encode_batch``), which producers use to
+    cut per-record overhead.  Each element is validated on its own, so one bad event
+    in a batch is rejected alone (its own bytes kept for the dead-letter topic).  An
+    array that is not a list of objects, or too long or large, is one rejection.
+    """
+    if raw[:1] != b"[":
+        return [decode(raw, now)]
+    if len(raw) > MAX_RECORD_BYTES:
+        return [Rejection(f"batch record is {len(raw)} bytes; the limit is {MAX_RECORD_BYTES}", raw)]
+    try:
+        arr = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        return [Rejection(f"not valid JSON: {err}", raw)]
+    if not arr or len(arr) > MAX_BATCH_EVENTS or not all(isinstance(x, dict) for x in arr):
+        return [Rejection(f"a batch record must be a JSON array of 1 to {MAX_BATCH_EVENTS} event objects", raw)]
+    out: list[Event | Rejection] = []
+    for obj in arr:
+        res = validate_obj(obj, now)
+        if isinstance(res, Rejection):
+            try:
+                own = orjson.dumps(obj)
+            except (TypeError, orjson.JSONEncodeError):
+                own = b""  # nested too deeply to re-encode
+            res = Rejection(res.reason, own, res.event_id)
+        out.append(res)
+    return out
+
+
+def encode_batch(events: list[Event]) -> bytes:
+    """A batch record of 1 to ``MAX_BATCH_EVENTS`` events (see ``decode_record``)."""
+    if not 1 <= len(events) <= MAX_BATCH_EVENTS:
+        raise ValueError(f"a batch record holds 1 to {MAX_BATCH_EVENTS} events, not {len(events)}")
+    return orjson.dumps([e.model_dump(mode="json", exclude_none=True) for e in events])
 
 
 def encode(event: Event) -> bytes:

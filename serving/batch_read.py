@@ -77,19 +77,27 @@ class BatchReader:
     async def read(self, reads: Sequence[Read]) -> list[Any]:
         if not reads:
             return []
-        for r in reads:
-            if r.op not in SUPPORTED:
-                raise ValueError(f"read op {r.op!r} is not supported by the batch reader")
-        payload = orjson.dumps([(r.op, r.key, *(str(a) for a in r.args)) for r in reads])
-        args: list[bytes | str] = [self.ns_arg, payload]
+        args: list[bytes | str] = [self.ns_arg, encode_reads(reads)]
         try:
             raw = await self._script(args=args)
         except REDIS_DOWN as err:
             raise StoreUnavailable(f"Redis unavailable: {err}") from err
-        values = orjson.loads(raw)
-        if isinstance(values, dict):  # no results encodes as {}
-            values = []
-        return [_decode(r, v) for r, v in zip(reads, values)]
+        return decode_results(reads, orjson.loads(raw))
+
+
+def encode_reads(reads: Sequence[Read]) -> bytes:
+    """The reads as the script's JSON argument (after checking each op is supported)."""
+    for r in reads:
+        if r.op not in SUPPORTED:
+            raise ValueError(f"read op {r.op!r} is not supported by the batch reader")
+    return orjson.dumps([(r.op, r.key, *(str(a) for a in r.args)) for r in reads])
+
+
+def decode_results(reads: Sequence[Read], values: Any) -> list[Any]:
+    """The script's decoded JSON reply in ``Read`` result shapes."""
+    if isinstance(values, dict):  # no results encodes as {}
+        values = []
+    return [_decode(r, v) for r, v in zip(reads, values)]
 
 
 __all__ = ["BatchReader", "keys", "StoreUnavailable"]

@@ -37,59 +37,124 @@ class SourceList:
     items: Sequence[tuple[str, float]]  # best first
 
 
-def merge(sources: Iterable[SourceList], quotas: Mapping[str, int], limit: int,
-          exclude: set[str] | frozenset[str] = frozenset()) -> list[Candidate]:
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """A source as two parallel lists (ids, scores), best first: no tuple per item."""
+
+    name: str
+    ids: Sequence[str]
+    scores: Sequence[float]
+
+    @classmethod
+    def of(cls, src: SourceList) -> Ranked:
+        return cls(src.name, [i for i, _ in src.items], [s for _, s in src.items])
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    """The merged candidates as parallel lists."""
+
+    ids: list[str]
+    sources: list[str]
+    scores: list[float]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def merge_ranked(sources: Iterable[Ranked], quotas: Mapping[str, int], limit: int,
+                 exclude: Iterable[str] = ()) -> Merged:
     """Dedupe across sources (first source wins), at most ``quotas[name]`` each, ``limit`` in all."""
-    out: list[Candidate] = []
-    taken: set[str] = set()
+    out = Merged([], [], [])
+    ids, names, scores = out.ids, out.sources, out.scores
+    taken = set(exclude)
     for src in sources:
-        quota = quotas.get(src.name, 0)
+        quota = min(quotas.get(src.name, 0), limit - len(ids))
+        if quota <= 0:
+            continue
         got = 0
-        for item, score in src.items:
-            if got >= quota or len(out) >= limit:
-                break
-            if item in taken or item in exclude:
+        for item, score in zip(src.ids, src.scores):
+            if item in taken:
                 continue
             taken.add(item)
-            out.append(Candidate(item, src.name, float(score)))
+            ids.append(item)
+            scores.append(float(score))
             got += 1
+            if got >= quota:
+                break
+        names += [src.name] * got
     return out
 
 
+def merge(sources: Iterable[SourceList], quotas: Mapping[str, int], limit: int,
+          exclude: set[str] | frozenset[str] = frozenset()) -> list[Candidate]:
+    """:func:`merge_ranked` as :class:`Candidate` objects."""
+    m = merge_ranked((Ranked.of(s) for s in sources), quotas, limit, exclude)
+    return [Candidate(i, n, sc) for i, n, sc in zip(m.ids, m.sources, m.scores)]
+
+
 def ranked_scores(items: Sequence[str], top: float = 0.5) -> list[tuple[str, float]]:
-    n = max(1, len(items))
-    return [(i, top * (1.0 - r / n)) for r, i in enumerate(items)]
+    return list(zip(items, rank_scores(len(items), top)))
+
+
+def rank_scores(n: int, top: float = 0.5) -> list[float]:
+    """``top * (1 - rank / n)`` for ranks 0..n-1."""
+    out: list[float] = (top * (1.0 - np.arange(n) / max(1, n))).tolist()
+    return out
+
+
+def _seeds(vectors: ItemVectors, history: Sequence[str], seeds: int) -> list[int]:
+    pos = vectors.pos
+    return [pos[h] for h in history if h in pos][:seeds]
 
 
 def user_vector(vectors: ItemVectors, history: Sequence[str], seeds: int) -> np.ndarray | None:
     """Mean of the unit vectors of the ``seeds`` most recent history items in the index."""
-    known = [h for h in history if h in vectors.pos][:seeds]
+    known = _seeds(vectors, history, seeds)
     if not known:
         return None
-    out: np.ndarray = vectors.rows(known).mean(axis=0, keepdims=True)
+    out: np.ndarray = vectors.vectors[known].mean(axis=0, keepdims=True)
     return out
 
 
-def ann_source(vectors: ItemVectors | None, history: Sequence[str], seeds: int, k: int) -> SourceList:
+def ann_ranked(vectors: ItemVectors | None, history: Sequence[str], seeds: int, k: int) -> Ranked:
     if vectors is None or k <= 0:
-        return SourceList("ann", [])
+        return Ranked("ann", [], [])
     q = user_vector(vectors, history, seeds)
     if q is None:
-        return SourceList("ann", [])
-    return SourceList("ann", vectors.search(q, k)[0])
+        return Ranked("ann", [], [])
+    rows, scores = vectors.search_rows(q, k)
+    ids = vectors.ids
+    keep = rows[0] >= 0
+    return Ranked("ann", [ids[r] for r in rows[0][keep].tolist()], scores[0][keep].tolist())
+
+
+def neighbour_ranked(vectors: ItemVectors | None, history: Sequence[str], seeds: int, k: int) -> Ranked:
+    """Items most similar to each of the recent history items, interleaved by best similarity."""
+    if vectors is None or k <= 0:
+        return Ranked("neighbours", [], [])
+    known = _seeds(vectors, history, seeds)
+    if not known:
+        return Ranked("neighbours", [], [])
+    per_seed = max(4, -(-k // len(known)) + 1)
+    hits = vectors.neighbours(known, per_seed)
+    rows = np.concatenate([h[0] for h in hits])
+    scores = np.concatenate([h[1] for h in hits]).astype(np.float64)
+    order = np.lexsort((rows, -scores))  # best similarity first; an item keeps its best
+    rows, scores = rows[order], scores[order]
+    first = np.unique(rows, return_index=True)[1]
+    ids = vectors.ids
+    keep = np.sort(first)
+    # ties in similarity are ordered by item id, as sorting (item, score) pairs by (-score, id) does
+    pairs = sorted(zip(scores[keep].tolist(), [ids[r] for r in rows[keep].tolist()]), key=lambda t: (-t[0], t[1]))
+    return Ranked("neighbours", [i for _, i in pairs], [sc for sc, _ in pairs])
+
+
+def ann_source(vectors: ItemVectors | None, history: Sequence[str], seeds: int, k: int) -> SourceList:
+    r = ann_ranked(vectors, history, seeds, k)
+    return SourceList("ann", list(zip(r.ids, r.scores)))
 
 
 def neighbour_source(vectors: ItemVectors | None, history: Sequence[str], seeds: int, k: int) -> SourceList:
-    """Items most similar to each of the recent history items, interleaved by best similarity."""
-    if vectors is None or k <= 0:
-        return SourceList("neighbours", [])
-    known = [h for h in history if h in vectors.pos][:seeds]
-    if not known:
-        return SourceList("neighbours", [])
-    per_seed = max(4, -(-k // len(known)) + 1)
-    best: dict[str, float] = {}
-    for hits in vectors.search(vectors.rows(known), per_seed):
-        for item, score in hits:
-            if score > best.get(item, -2.0):
-                best[item] = score
-    return SourceList("neighbours", sorted(best.items(), key=lambda t: (-t[1], t[0])))
+    r = neighbour_ranked(vectors, history, seeds, k)
+    return SourceList("neighbours", list(zip(r.ids, r.scores)))

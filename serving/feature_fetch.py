@@ -1,20 +1,21 @@
 """Candidate features in ONE Redis round trip, in the feature registry's order.
 
-``FeatureFetcher.fetch(user, items, now)`` asks every feature family of
-``streams.features.registry`` for its reads, adds each candidate's categories
-(``item:{i}:meta``), runs them all in a single :class:`BatchReader` call, and
-assembles a float32 matrix whose columns follow ``feature_names(cfg)`` exactly
-as ``registry.assemble`` does (tested equal).
+``FeatureFetcher.fetch(user, items, now)`` gathers, in one :meth:`LiveReader.live`
+call, the reads of the user-side families (user, user x category), every
+candidate's categories and ``user:{u}:ui`` fields, and the item-family reads of
+candidates whose item-side row is not cached; it assembles a float32 matrix
+whose columns follow ``feature_names(cfg)`` exactly as ``registry.assemble`` does
+(tested equal), computing every column with the families' own ``values``.
 
 Item-side features are the same for every user, and computing them is the
-costly part (vectorised over the candidates with numpy: ~10-20 us per item
-including the read list; ~0.1 ms per item before), so their rows are shared across
-requests for ``item_feature_ttl_s`` (default 60 s; 0 turns this off).  Background
-tasks warm the cache with the whole ANN catalogue at start-up (:meth:`warm`) and
-recompute rows older than 3/4 of the TTL (:meth:`refresh_oldest`, rate-limited),
-so requests rarely pay for a miss.  User, user x item, user x category and
-context features are never cached.  User,
-user x item, user x category and The age of the item-side row each candidate used is returned (explain: feature age).
+costly part, so their rows are shared across requests for ``item_ttl_s``
+(``STREAMREC_SERVING_ITEM_FEATURE_TTL_S``, default 60 s; 0 turns this off) in an
+:class:`~serving.item_cache.ItemRows` matrix.  Background tasks warm it with the
+whole ANN catalogue at start-up (:meth:`warm`) and recompute rows older than 3/4
+of the TTL (:meth:`refresh_oldest`), so requests rarely pay for a miss.  User,
+user x item, user x category and context features, and every candidate's
+categories, are read live on every request.  The age of the item-side row each
+candidate used is returned (explain: feature age).
 """
 
 from __future__ import annotations
@@ -22,21 +23,22 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Awaitable, Callable, Sequence, TypeVar
 
 import numpy as np
 
-from streams import keys as skeys
+from serving.item_cache import ItemRows
+from serving.live_read import GenericLiveReader, Live, LiveReader, ReadFn
+from streams.features import context, user, user_category, user_item
 from streams.features import item as item_family
 from streams.features import keys as fkeys
 from streams.features.config import FeatureConfig
-from streams.features.family import RawResults, ReadKey, unique_reads
+from streams.features.family import RawResults, unique_reads
 from streams.features.registry import DEFAULT_CONFIG, FAMILIES, feature_names
-from streams.store import Read
 
-ReadFn = Callable[[Sequence[Read]], Awaitable[list[Any]]]
-Entry = tuple[float, np.ndarray, Any, Any, tuple[str, ...]]
-"""(computed at, item-family row, item:{i}:cats as read, meta categories as read, parsed categories)"""
+T = TypeVar("T")
+Bound = Callable[[Awaitable[T]], Awaitable[T]]
+_PSEUDO = "\x00"  # item ids never hold control characters: safe names for one item per category set
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,9 +50,9 @@ class Features:
     now: datetime
 
 
-def parse_categories(cats_hash: Any, meta_cats: Any) -> tuple[str, ...]:
+def parse_categories(cats_text: str | None, meta_text: str | None) -> tuple[str, ...]:
     """Categories from ``item:{i}:cats`` (features) or else ``item:{i}:meta`` (online state)."""
-    for text in ((cats_hash or {}).get("list"), (meta_cats or [None])[0]):
+    for text in (cats_text, meta_text):
         if text:
             try:
                 got = json.loads(text)
@@ -61,125 +63,103 @@ def parse_categories(cats_hash: Any, meta_cats: Any) -> tuple[str, ...]:
     return ()
 
 
+async def _unbounded(aw: Awaitable[T]) -> T:
+    return await aw
+
+
 class FeatureFetcher:
     def __init__(self, read: ReadFn, cfg: FeatureConfig = DEFAULT_CONFIG, item_ttl_s: float = 2.0,
-                 max_cached: int = 200_000) -> None:
+                 max_cached: int = 200_000, live: LiveReader | None = None) -> None:
+        if tuple(FAMILIES) != (item_family.FAMILY, user.FAMILY, user_item.FAMILY, user_category.FAMILY,
+                               context.FAMILY):
+            raise ValueError("serving.feature_fetch assembles the five registry families; update it")
         self._read = read
+        self.live = live if live is not None else GenericLiveReader(read)
         self.cfg = cfg
         self.names = feature_names(cfg)
         self.item_ttl_s = item_ttl_s
-        self.max_cached = max_cached
         self._item_names = item_family.names(cfg)
-        self._item_cols = [self.names.index(n) for n in self._item_names]
-        self._cache: dict[str, Entry] = {}
+        self._item_cols = np.array([self.names.index(n) for n in self._item_names])
+        self.rows = ItemRows(len(self._item_names), item_ttl_s, max_cached)
+        self._cats: dict[tuple[str | None, str | None], tuple[str, ...]] = {}
 
-    def _cached(self, items: Sequence[str], now_s: float) -> dict[str, Entry]:
-        if self.item_ttl_s <= 0:
-            return {}
-        out = {}
-        for i in items:
-            hit = self._cache.get(i)
-            if hit is not None and now_s - hit[0] <= self.item_ttl_s:
-                out[i] = hit
-        return out
+    def cached_count(self) -> int:
+        return len(self.rows)
 
-    def reads(self, user_id: str, items: Sequence[str], misses: Sequence[str], now: datetime) -> list[Read]:
-        """What to read: everything, except the item-family keys of items whose rows are cached.
-
-        Categories (``item:{i}:cats``, ``item:{i}:meta``) are always read live, so a new
-        ItemMeta shows at once in filters, MMR and the user x category features."""
-        return self._reads(user_id, items, misses, now, [self._item_keys(i) for i in items])
-
-    def _reads(self, user_id: str, items: Sequence[str], misses: Sequence[str], now: datetime,
-               item_keys: Sequence[tuple[Read, Read]]) -> list[Read]:
-        out: list[Read] = []
-        for fam in FAMILIES:
-            out += fam.reads(user_id, misses if fam is item_family.FAMILY else items, now, self.cfg)
-        out += [r for pair in item_keys for r in pair]
-        return unique_reads(out)
-
-    @staticmethod
-    def _item_keys(i: str) -> tuple[Read, Read]:
-        return Read("hgetall", fkeys.item_cats(i)), Read("hmget", skeys.item_meta(i), ("categories",))
-
-    async def refresh_oldest(self, now: datetime, batch: int = 100, older_than: float = 0.75) -> int:
-        """Recompute (one round trip) up to ``batch`` cached rows older than ``older_than`` x TTL."""
-        if self.item_ttl_s <= 0 or not self._cache:
-            return 0
-        now_s = now.timestamp()
-        cutoff = self.item_ttl_s * older_than
-        old = [(v[0], i) for i, v in self._cache.items() if now_s - v[0] > cutoff]
-        return await self.warm([i for _, i in sorted(old)[:batch]], now)
+    def _item_block(self, raw: RawResults, items: Sequence[str], now: datetime) -> np.ndarray:
+        fresh = item_family.FAMILY.values(raw, "", items, now, self.cfg)
+        return np.column_stack([fresh[name] for name in self._item_names]).astype(np.float32)
 
     async def warm(self, items: Sequence[str], now: datetime) -> int:
         """Compute and cache the item-side rows of ``items`` (one round trip), e.g. the whole catalogue."""
         if self.item_ttl_s <= 0 or not items:
             return 0
         items = list(dict.fromkeys(items))
-        item_keys = [self._item_keys(i) for i in items]
-        reads = unique_reads(item_family.FAMILY.reads("", items, now, self.cfg)
-                             + [r for pair in item_keys for r in pair])
+        reads = unique_reads(item_family.FAMILY.reads("", items, now, self.cfg))
         raw = RawResults(reads, await self._read(reads))
-        fresh = item_family.FAMILY.values(raw, "", items, now, self.cfg)
-        block = np.column_stack([fresh[name] for name in self._item_names]).astype(np.float32)
-        now_s = now.timestamp()
-        for j, (i, (rc, rm)) in enumerate(zip(items, item_keys)):
-            cats, meta = raw.by_key.get(_key(rc)), raw.by_key.get(_key(rm))
-            self._cache[i] = (now_s, block[j], cats, meta, parse_categories(cats, meta))
+        self.rows.put(items, self._item_block(raw, items, now), now.timestamp())
         return len(items)
 
-    def cached_count(self) -> int:
-        return len(self._cache)
+    async def refresh_oldest(self, now: datetime, batch: int = 100, older_than: float = 0.75) -> int:
+        """Recompute (one round trip) up to ``batch`` cached rows older than ``older_than`` x TTL."""
+        if self.item_ttl_s <= 0:
+            return 0
+        return await self.warm(self.rows.oldest(now.timestamp(), self.item_ttl_s * older_than, batch), now)
+
+    def _categories(self, live: Live) -> list[tuple[str, ...]]:
+        memo = self._cats
+        if len(memo) > 100_000:
+            memo.clear()
+        out = []
+        for key in zip(live.cats, live.meta):
+            got = memo.get(key)
+            if got is None:
+                got = memo[key] = parse_categories(*key)
+            out.append(got)
+        return out
 
     async def fetch(self, user_id: str, items: Sequence[str], now: datetime,
-                    read: ReadFn | None = None) -> Features:
-        now_s = now.timestamp()
-        cached = self._cached(items, now_s)
-        misses = [i for i in items if i not in cached]
-        item_keys = [self._item_keys(i) for i in items]
-        reads = self._reads(user_id, items, misses, now, item_keys)
-        raw = RawResults(reads, await (read or self._read)(reads))  # the one round trip
-        found = raw.by_key
-        n = len(items)
+                    bound: Bound[Live] | None = None) -> Features:
+        """``bound`` wraps the one round trip (e.g. the serving latency budget)."""
+        cfg, n, now_s = self.cfg, len(items), now.timestamp()
+        slots, miss_at = self.rows.lookup(items, now_s)
+        misses = [items[j] for j in miss_at]
+        user_reads = user.reads(user_id, (), now, cfg) + user_category.reads(user_id, (), now, cfg)
+        reads = unique_reads(user_reads + (item_family.reads(user_id, misses, now, cfg) if misses else []))
+        live = await (bound or _unbounded)(self.live.live(reads, items, user_id))
+        raw = RawResults(reads, live.generic)
         X = np.empty((n, len(self.names)), dtype=np.float32)
-        cols: dict[str, Any] = {}
-        for fam in FAMILIES:
-            if fam is not item_family.FAMILY:
-                cols.update(fam.values(raw, user_id, items, now, self.cfg))
-        for k, name in enumerate(self.names):
-            if name in cols:
-                X[:, k] = cols[name]
+        col = {name: k for k, name in enumerate(self.names)}
+        for fam in (user, context):
+            for name, v in fam.values(raw, user_id, items, now, cfg).items():
+                X[:, col[name]] = v
+        ui_read = user_item.reads(user_id, items, now, cfg)[0]
+        ui_raw = RawResults([ui_read], [live.ui if live.ui is not None else [None] * (3 * n)])
+        for name, v in user_item.values(ui_raw, user_id, items, now, cfg).items():
+            X[:, col[name]] = v
+        self._user_category(X, col, raw, user_id, live, now)
         age = np.zeros(n, dtype=np.float64)
-        stored = [(found.get(_key(rc)), found.get(_key(rm))) for rc, rm in item_keys]
+        hit = slots >= 0
+        if hit.any():
+            X[np.ix_(hit, self._item_cols)] = self.rows.rows[slots[hit]]
+            age[hit] = now_s - self.rows.at[slots[hit]]
         if misses:
-            fresh = item_family.FAMILY.values(raw, user_id, misses, now, self.cfg)
-            block = np.column_stack([fresh[name] for name in self._item_names]).astype(np.float32)
-            if self.item_ttl_s > 0:
-                if len(self._cache) + len(misses) > self.max_cached:
-                    self._cache = {i: v for i, v in self._cache.items() if now_s - v[0] <= self.item_ttl_s}
-                    if len(self._cache) + len(misses) > self.max_cached:
-                        self._cache.clear()
-            where = {i: j for j, i in enumerate(items)}
-            for j, i in enumerate(misses):
-                cats, meta = stored[where[i]]
-                cached[i] = (now_s, block[j], cats, meta, parse_categories(cats, meta))
-                if self.item_ttl_s > 0:
-                    self._cache[i] = cached[i]
-        if n:
-            X[:, self._item_cols] = np.stack([cached[i][1] for i in items])
-            age[:] = [now_s - cached[i][0] for i in items]
-        out_cats = []
-        for i, (c, m) in zip(items, stored):  # parse categories only when their stored text changed
-            hit = cached[i]
-            if hit[2] == c and hit[3] == m:
-                out_cats.append(hit[4])
-            else:
-                parsed = parse_categories(c, m)
-                out_cats.append(parsed)
-                if i in self._cache:
-                    self._cache[i] = (hit[0], hit[1], c, m, parsed)
-        return Features(self.names, X, out_cats, age, now)
+            block = self._item_block(raw, misses, now)
+            X[np.ix_(np.asarray(miss_at), self._item_cols)] = block
+            self.rows.put(misses, block, now_s)
+        return Features(self.names, X, self._categories(live), age, now)
 
-
-def _key(r: Read) -> ReadKey:
-    return (r.op, r.key, r.args)
+    def _user_category(self, X: np.ndarray, col: dict[str, int], raw: RawResults, user_id: str, live: Live,
+                       now: datetime) -> None:
+        """user x category features, computed once per distinct stored category list (as the family does)."""
+        distinct: dict[str | None, int] = {}
+        where = np.fromiter((distinct.setdefault(c, len(distinct)) for c in live.cats), dtype=np.int64,
+                            count=len(live.cats))
+        pseudo = [f"{_PSEUDO}{k}" for k in range(len(distinct))]
+        view = RawResults((), ())
+        view.by_key = dict(raw.by_key)
+        view.by_key.update({("hgetall", fkeys.item_cats(p), ()): {} if c is None else {"list": c}
+                            for p, c in zip(pseudo, distinct)})
+        got = user_category.values(view, user_id, pseudo, now, self.cfg)
+        for name, v in got.items():
+            X[:, col[name]] = v[where] if len(where) else v[:0]

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from functools import cached_property
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -40,6 +41,10 @@ faiss.omp_set_num_threads(1)
 IDS_FILE = "item_ids.json"
 VECTORS_FILE = "item_vectors.npy"
 INDEX_FILE = "items.faiss"
+NEIGHBOUR_CACHE = 200_000
+"""Most items whose nearest neighbours are remembered (per index version)."""
+NEIGHBOUR_MIN = 32
+"""Neighbours computed per item at least (later requests for up to this many are free)."""
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -55,6 +60,11 @@ class ItemVectors:
     pos: dict[str, int]
     vectors: np.ndarray  # (n, d) unit float32
     index: ItemIndex  # ids are row numbers
+    _neighbours: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def _flat(self) -> bool:
+        return self.index.kind == "flat"
 
     @property
     def dim(self) -> int:
@@ -102,22 +112,66 @@ class ItemVectors:
             index.add(vec[keep], np.arange(len(self.ids), len(new_ids), dtype=np.int64))
         return ItemVectors(version, new_ids, {i: n for n, i in enumerate(new_ids)}, new_vec, index), len(keep)
 
+    def positions(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Row of each item, -1 for items not in the index."""
+        get = self.pos.get
+        return np.fromiter((get(i, -1) for i in item_ids), dtype=np.int64, count=len(item_ids))
+
     def rows(self, item_ids: Sequence[str]) -> np.ndarray:
         """Vectors of ``item_ids`` (zero rows for unknown items)."""
-        out = np.zeros((len(item_ids), self.dim), dtype=np.float32)
-        for j, i in enumerate(item_ids):
-            p = self.pos.get(i)
-            if p is not None:
-                out[j] = self.vectors[p]
+        at = self.positions(item_ids)
+        out: np.ndarray = self.vectors[at]
+        out[at < 0] = 0.0
         return out
 
-    def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+    def search_rows(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, scores), each ``(n_queries, <= k)``, best first; rows are -1 where fewer exist.
+
+        Flat indexes are searched with one matrix product here (exact, as ``IndexFlatIP``);
+        HNSW goes through FAISS."""
+        q = _unit(queries)
         k = min(k, len(self.ids))
-        if k <= 0 or queries.shape[0] == 0:
-            return [[] for _ in range(queries.shape[0])]
-        res = self.index.search(_unit(queries), k)
-        return [[(self.ids[int(p)], float(s)) for p, s in zip(ids_row, sc_row) if p >= 0]
-                for ids_row, sc_row in zip(res.ids, res.scores)]
+        if k <= 0 or q.shape[0] == 0:
+            return np.zeros((q.shape[0], 0), dtype=np.int64), np.zeros((q.shape[0], 0), dtype=np.float32)
+        if not self._flat or len(self.ids) != len(self.index):
+            res = self.index.search(q, k)
+            return res.ids, res.scores
+        sims = q @ self.vectors.T
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else \
+            np.broadcast_to(np.arange(sims.shape[1]), sims.shape).copy()
+        top_s = np.take_along_axis(sims, top, axis=1)
+        order = np.lexsort((top, -top_s), axis=1)  # best first, then lower row (FAISS's tie order)
+        return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_s, order, axis=1)
+
+    def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        rows, scores = self.search_rows(queries, k)
+        return [[(self.ids[p], s) for p, s in zip(r.tolist(), sc.tolist()) if p >= 0]
+                for r, sc in zip(rows, scores)]
+
+    def neighbours(self, rows: Sequence[int], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The ``k`` nearest items of each item row (itself included), best first.  They change
+        only with the index, so they are remembered per index version; misses are searched together."""
+        want = min(k, len(self.ids))
+        got = {r: self._neighbours.get(r) for r in rows}
+        missing = [r for r, hit in got.items() if hit is None or len(hit[0]) < want]
+        if missing:
+            got.update(self._search_neighbours(missing, k))
+        return [(got[r][0][:k], got[r][1][:k]) for r in rows]  # type: ignore[index]
+
+    def warm_neighbours(self, rows: Sequence[int], k: int = NEIGHBOUR_MIN) -> int:
+        """Compute and remember the nearest neighbours of ``rows`` (one search; thread-safe)."""
+        return len(self._search_neighbours(rows, k))
+
+    def _search_neighbours(self, rows: Sequence[int], k: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        found, scores = self.search_rows(self.vectors[np.asarray(rows, dtype=np.int64)], max(k, NEIGHBOUR_MIN))
+        out = {r: (got[got >= 0], sc[got >= 0]) for r, got, sc in zip(rows, found, scores)}
+        if len(self._neighbours) + len(out) > NEIGHBOUR_CACHE:
+            self._neighbours.clear()
+        self._neighbours.update(out)
+        return out
+
+    def neighbours_cached(self) -> int:
+        return len(self._neighbours)
 
 
 class IndexHolder:

@@ -12,6 +12,7 @@ Exposed at ``GET /metrics``:
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -41,6 +42,15 @@ class Metrics:
                                 registry=r)
         self._version: str | None = None
         self._stage_children = {s: self.stage.labels(stage=s) for s in STAGES}
+        self._source_children: dict[str, Counter] = {}
+
+    def count_sources(self, sources: list[str]) -> None:
+        """Count candidates per source (one increment per source, not per candidate)."""
+        for name, n in collections.Counter(sources).items():
+            child = self._source_children.get(name)
+            if child is None:
+                child = self._source_children[name] = self.candidates.labels(source=name)
+            child.inc(n)
 
     def observe(self, stage: str, seconds: float) -> None:
         self._stage_children[stage].observe(seconds)

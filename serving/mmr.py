@@ -115,28 +115,28 @@ def mmr(relevance: np.ndarray, similarity: Similarity, k: int, lam: float = 0.7)
     weight = 1.0 - lam
 
     max_sim = np.zeros(n)  # meaningful only once something is selected
-    available = np.ones(n, dtype=bool)
+    score = gain.copy()  # gain - weight * max_sim, -inf where already selected
     picks: list[int] = []
     penalties: list[float] = []
     sims: list[float] = []
     for step in range(take):
-        score = gain if step == 0 else gain - weight * max_sim
-        score = np.where(available, score, -np.inf)
-        best = score.max()
-        tied = score == best
-        if np.count_nonzero(tied) == 1:
-            i = int(np.argmax(tied))
-        else:  # higher raw relevance, then lower index (argmax returns the first)
+        i = int(score.argmax())
+        tied = score == score[i]
+        if np.count_nonzero(tied) > 1:  # higher raw relevance, then lower index (argmax returns the first)
             tied_raw = np.where(tied, raw, -np.inf)
             i = int(np.argmax(tied_raw == tied_raw.max()))
         picks.append(i)
         s = float(max_sim[i]) if step > 0 else 0.0
         sims.append(s)
         penalties.append(weight * s)
-        available[i] = False
         if step + 1 < take:
             r = row(i)
-            max_sim = r.copy() if step == 0 else np.maximum(max_sim, r)
+            if step == 0:
+                max_sim = r.copy()
+            else:
+                np.maximum(max_sim, r, out=max_sim)
+            np.subtract(gain, weight * max_sim, out=score)
+            score[picks] = -np.inf
     return MMRResult(
         indices=tuple(picks),
         penalties=tuple(penalties),
@@ -151,17 +151,25 @@ def _unit_rows(vectors: np.ndarray) -> np.ndarray:
     return v / np.where(norms > 0.0, norms, 1.0)[:, None]
 
 
-def _category_onehot(categories: Sequence[tuple[str, ...]]) -> np.ndarray:
+def _category_codes(categories: Sequence[tuple[str, ...]]) -> tuple[np.ndarray, np.ndarray | None]:
+    """(one-hot category indicators (n, c), or None; one code per item (-1: none) when no item
+    has more than one distinct category, else None).  Each distinct tuple is looked at once."""
     vocab: dict[str, int] = {}
-    rows: list[int] = []
-    cols: list[int] = []
-    for i, cats in enumerate(categories):
-        for c in set(cats):
-            rows.append(i)
-            cols.append(vocab.setdefault(c, len(vocab)))
+    seen: dict[tuple[str, ...], list[int]] = {}
+    per_item = []
+    for cats in categories:
+        got = seen.get(cats)
+        if got is None:
+            got = seen[cats] = sorted({vocab.setdefault(c, len(vocab)) for c in cats})
+        per_item.append(got)
+    if all(len(g) <= 1 for g in seen.values()):
+        codes = np.fromiter((g[0] if g else -1 for g in per_item), dtype=np.int64, count=len(per_item))
+        return codes, None
+    rows = [i for i, g in enumerate(per_item) for _ in g]
+    cols = [c for g in per_item for c in g]
     onehot = np.zeros((len(categories), max(1, len(vocab))))
     onehot[rows, cols] = 1.0
-    return onehot
+    return np.zeros(0, dtype=np.int64), onehot
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -179,6 +187,7 @@ class ItemSimilarity:
     unit: np.ndarray | None  # (n, d) unit-norm item vectors
     onehot: np.ndarray  # (n, c) category indicators
     sizes: np.ndarray  # (n,) number of distinct categories per item
+    codes: np.ndarray | None = None  # (n,) the one category per item (-1: none), when none has more
 
     @classmethod
     def build(cls, vectors: np.ndarray | None, categories: Sequence[tuple[str, ...]]) -> ItemSimilarity:
@@ -188,8 +197,11 @@ class ItemSimilarity:
                 raise ValueError(
                     f"vectors have shape {v.shape}; expected ({len(categories)}, d) to match the categories"
                 )
-        onehot = _category_onehot(categories)
-        return cls(None if vectors is None else _unit_rows(vectors), onehot, onehot.sum(axis=1))
+        codes, onehot = _category_codes(categories)
+        unit = None if vectors is None else _unit_rows(vectors)
+        if onehot is None:  # single-category items: Jaccard is 1 for the same category, else 0
+            return cls(unit, np.zeros((len(codes), 0)), (codes >= 0).astype(np.float64), codes)
+        return cls(unit, onehot, onehot.sum(axis=1))
 
     def _combine(self, cos: np.ndarray | None, inter: np.ndarray, union: np.ndarray) -> np.ndarray:
         jac: np.ndarray = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
@@ -199,12 +211,28 @@ class ItemSimilarity:
         return out
 
     def __call__(self, i: int) -> np.ndarray:
+        if self.codes is not None:
+            c = self.codes[i]
+            jac = (self.codes == c).astype(np.float64) if c >= 0 else np.zeros(len(self.codes))
+            if self.unit is None:
+                return jac
+            row: np.ndarray = np.asarray(self.unit @ self.unit[i])
+            np.maximum(row, 0.0, out=row)
+            np.minimum(row, 1.0, out=row)
+            row *= VECTOR_WEIGHT
+            jac *= CATEGORY_WEIGHT
+            row += jac
+            return row
         inter = self.onehot @ self.onehot[i]
         union = self.sizes + self.sizes[i] - inter
         cos = None if self.unit is None else self.unit @ self.unit[i]
         return self._combine(cos, inter, union)
 
     def matrix(self) -> np.ndarray:
+        if self.codes is not None:
+            n = len(self.codes)
+            full: np.ndarray = np.stack([self(i) for i in range(n)]) if n else np.zeros((0, 0))
+            return full
         inter = self.onehot @ self.onehot.T
         union = self.sizes[:, None] + self.sizes[None, :] - inter
         cos = None if self.unit is None else self.unit @ self.unit.T

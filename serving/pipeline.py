@@ -18,7 +18,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 import numpy as np
 
@@ -38,6 +38,7 @@ from streamrec.settings import Settings
 COLD_START_VERSION = "cold-start-trending"
 DEGRADED_VERSION = "degraded-trending"
 ReadFn = Callable[[Sequence[Read]], Awaitable[list[Any]]]
+T = TypeVar("T")
 
 
 class OverBudget(Exception):
@@ -85,11 +86,12 @@ class Pipeline:
     impressions: ImpressionLogger
     metrics: Metrics
 
-    async def _redis(self, coro: Awaitable[Any]) -> Any:
+    async def _redis(self, coro: Awaitable[T]) -> T:
         """One Redis round trip within ``serving_budget_ms`` (the budget is per round trip)."""
         try:
-            return await asyncio.wait_for(coro, self.settings.serving_budget_ms / 1000.0)
-        except asyncio.TimeoutError as err:
+            async with asyncio.timeout(self.settings.serving_budget_ms / 1000.0):
+                return await coro
+        except TimeoutError as err:
             raise OverBudget() from err
 
     async def _bounded(self, reads: Sequence[Read]) -> list[Any]:
@@ -120,50 +122,49 @@ class Pipeline:
     async def _personal(self, req: RecRequest, t0: float) -> Result:
         s, timings = self.settings, dict[str, float]()
         depth = s.serving_quota_trending + s.serving_quota_ann + s.serving_quota_neighbours + len(req.exclude)
-        hist, top, fresh, clock = await self._redis(self.read([
-            Read("zrevrange", keys.user_history(req.user_id), (0, keys.HISTORY_KEEP - 1)),
-            Read("zrevrange", keys.TRENDING, (0, min(depth, 3000) - 1)),
-            Read("zrevrange", keys.FRESH, (0, s.serving_quota_fresh + len(req.exclude) - 1)),
-            Read("hgetall", keys.CLOCK),
-        ]))
-        history = [i for i, _ in hist]
+        head = await self._redis(self.fetcher.live.head(req.user_id, min(depth, 3000),
+                                                        s.serving_quota_fresh + len(req.exclude)))
+        history = head.history
         cold = not history
         vectors = self.index.current
-        exclude = set(req.exclude) | set(history)
-        trending = cands.SourceList("trending", cands.ranked_scores([i for i, _ in top]))
-        fresh_l = cands.SourceList("fresh", cands.ranked_scores([i for i, _ in fresh], 0.25))
+        exclude = set(req.exclude)
+        exclude.update(history)
+        trending = cands.Ranked("trending", head.trending, cands.rank_scores(len(head.trending)))
+        fresh = cands.Ranked("fresh", head.fresh, cands.rank_scores(len(head.fresh), 0.25))
         if cold:  # trending; fresh items only fill in when too few items trend
             quotas = {"trending": s.serving_quota_trending + s.serving_quota_ann + s.serving_quota_neighbours,
-                      "fresh": max(0, 3 * req.k - len(top))}
-            sources = [trending, fresh_l]
+                      "fresh": max(0, 3 * req.k - len(head.trending))}
+            sources = [trending, fresh]
         else:
             quotas = {"ann": s.serving_quota_ann, "neighbours": s.serving_quota_neighbours,
                       "trending": s.serving_quota_trending, "fresh": s.serving_quota_fresh}
             seeds = s.serving_history_seeds
-            sources = [cands.ann_source(vectors, history, seeds, s.serving_quota_ann + len(exclude)),
-                       cands.neighbour_source(vectors, history, seeds, s.serving_quota_neighbours),
-                       trending, fresh_l]
-        found = cands.merge(sources, quotas, s.serving_max_candidates, exclude)
-        for c in found:
-            self.metrics.candidates.labels(source=c.source).inc()
+            sources = [cands.ann_ranked(vectors, history, seeds, s.serving_quota_ann + len(exclude)),
+                       cands.neighbour_ranked(vectors, history, seeds, s.serving_quota_neighbours),
+                       trending, fresh]
+        found = cands.merge_ranked(sources, quotas, s.serving_max_candidates, exclude)
+        self.metrics.count_sources(found.sources)
         t = self._stage(timings, "candidates", t0)
 
-        ids = [c.item_id for c in found]
-        now = self.feature_now(clock)
-        feats: Features = await self.fetcher.fetch(req.user_id, ids, now, self._bounded)
-        keep = [j for j, cats in enumerate(feats.categories) if _passes(cats, req)]
+        ids = found.ids
+        now = self.feature_now(head.clock)
+        feats: Features = await self.fetcher.fetch(req.user_id, ids, now, self._redis)
+        if req.categories_in is None and not req.categories_out:
+            keep = list(range(len(ids)))
+        else:
+            keep = [j for j, cats in enumerate(feats.categories) if _passes(cats, req)]
         t = self._stage(timings, "features", t)
 
-        retrieval = np.array([found[j].retrieval_score for j in keep], dtype=np.float64)
-        full = columns_matrix(feats.matrix[keep], retrieval)
+        retrieval = np.array([found.scores[j] for j in keep], dtype=np.float64)
+        base = feats.matrix if len(keep) == len(ids) else feats.matrix[keep]
         loaded = self.models.current
         ranker, version = loaded.ranker, loaded.ranker.version
         try:
-            X = matrix_for(ranker, self.models.columns, full)
+            X = self.models.matrix(ranker, base, retrieval)
         except FeatureMismatch:
             self.metrics.fallbacks.labels(reason="feature_mismatch").inc()
             ranker = self.models.heuristic.ranker
-            version, X = ranker.version, full
+            version, X = ranker.version, columns_matrix(base, retrieval)
         if cold:
             relevance, version = retrieval, COLD_START_VERSION
         else:
@@ -177,7 +178,7 @@ class Pipeline:
             s.serving_cold_start_lambda if cold else s.serving_mmr_lambda)
         picked = mmr(relevance, ItemSimilarity.build(vec, cats), req.k, lam)
         rows = list(picked.indices)
-        items = [Item(kept_ids[j], float(relevance[j]), found[keep[j]].source) for j in rows]
+        items = [Item(kept_ids[j], float(relevance[j]), found.sources[keep[j]]) for j in rows]
         if req.explain and rows:
             contrib = None if cold else ranker.contributions(X[rows])
             names = ranker.feature_names
@@ -232,7 +233,7 @@ class Pipeline:
             clock = (await self._redis(self.read([Read("hgetall", keys.CLOCK)])))[0] \
                 if self.settings.serving_clock == "stream" else {}
             now = self.feature_now(clock)
-            feats = await self.fetcher.fetch(user_id, list(item_ids), now, self._bounded)
+            feats = await self.fetcher.fetch(user_id, list(item_ids), now, self._redis)
         except (StoreUnavailable, OverBudget) as err:
             self.breaker.failure(slow=isinstance(err, OverBudget))
             raise StoreUnavailable(f"online store unavailable or over budget: {err!r}") from err

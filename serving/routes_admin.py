@@ -44,4 +44,5 @@ async def status(state: State, _auth: ApiKey) -> dict[str, object]:
     return {"model_version": p.models.current.ranker.version,
             "index_items": len(p.index.current) if p.index.current else 0,
             "degraded": not p.breaker.allow(), "impressions_waiting": len(p.impressions),
-            "trending_cached": len(p.trending.items), "item_features_cached": p.fetcher.cached_count()}
+            "trending_cached": len(p.trending.items), "item_features_cached": p.fetcher.cached_count(),
+            "neighbours_cached": p.index.current.neighbours_cached() if p.index.current else 0}

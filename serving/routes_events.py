@@ -9,12 +9,12 @@ import orjson
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, HTTPException, Request
 
-from schemas.codec import MAX_EVENT_BYTES, Rejection, dead_letter, encode, validate_obj
+from schemas.codec import MAX_EVENT_BYTES, Rejection, dead_letter, validate_obj
 from serving.deps import ApiKey, State
 from serving.models import EventError, IngestResponse
 from serving.watermark import encode_token
 from streamrec.errors import ServiceUnavailable
-from streamrec.publisher import event_key
+from streamrec.batch_records import send_batches
 
 router = APIRouter()
 
@@ -60,7 +60,8 @@ async def post_events(request: Request, state: State, _auth: ApiKey) -> IngestRe
     if accepted or rejections:
         try:
             producer = await state.producer()
-            futs = [await producer.send(s.topic_events, key=event_key(e), value=encode(e)) for e in accepted]
+            # one batch record per partition (each user's events stay in order in their partition)
+            futs = await send_batches(producer, s.topic_events, accepted, s.publish_batch)
             # rejected events also reach the dead-letter topic, so operators see every refusal in one place
             dlq = [await producer.send(s.topic_dlq, value=dead_letter(r, "http", now)) for r in rejections]
             for md in (await asyncio.wait_for(asyncio.gather(*futs, *dlq), 30))[: len(futs)]:

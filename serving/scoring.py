@@ -45,6 +45,19 @@ class ModelHolder:
         self.heuristic = Loaded(HeuristicRanker(self.columns), None)
         self.current = self.heuristic
         self.failed: str | None = None  # a version that failed to load (not retried until it changes)
+        self._orders: dict[int, tuple[Ranker, np.ndarray | None]] = {}  # id(ranker) -> column order
+
+    def matrix(self, ranker: Ranker, base: np.ndarray, retrieval: np.ndarray) -> np.ndarray:
+        """The ranker's float64 input: ``columns_matrix(base, retrieval)`` in the ranker's feature
+        order.  The order is computed and checked (``matrix_for``) once per ranker."""
+        hit = self._orders.get(id(ranker))
+        if hit is None or hit[0] is not ranker:
+            if len(self._orders) > 8:
+                self._orders.clear()
+            order = column_order(ranker, self.columns)
+            hit = self._orders[id(ranker)] = (ranker, order)
+        full = columns_matrix(base, retrieval)
+        return full if hit[1] is None else full[:, hit[1]]
 
     def _load(self, version: str) -> Loaded:
         return Loaded(load_ranker(self.registry, version), self.registry.versions_dir / version)
@@ -78,19 +91,28 @@ class ModelHolder:
 
 
 def columns_matrix(base: np.ndarray, retrieval: np.ndarray) -> np.ndarray:
-    """Registry features plus the retrieval score column (float64 for the rankers)."""
-    return np.hstack([base.astype(np.float64, copy=False), retrieval.reshape(-1, 1).astype(np.float64)])
+    """Registry features plus the retrieval score column (float64, C-contiguous, for the rankers)."""
+    out = np.empty((base.shape[0], base.shape[1] + 1), dtype=np.float64)
+    out[:, :-1] = base
+    out[:, -1] = retrieval
+    return out
 
 
-def matrix_for(ranker: Ranker, columns: Sequence[str], full: np.ndarray) -> np.ndarray:
-    """``full``'s columns in the ranker's feature order; raises FeatureMismatch if one is missing."""
+def column_order(ranker: Ranker, columns: Sequence[str]) -> np.ndarray | None:
+    """Indices of the ranker's features among ``columns`` (None: the same order); raises
+    FeatureMismatch when one is missing or the names do not check out."""
     names = ranker.feature_names
     if tuple(columns) == names:
-        return full
+        return None
     where = {n: j for j, n in enumerate(columns)}
     missing = [n for n in names if n not in where]
     if missing:
         raise FeatureMismatch(f"ranker {ranker.version} needs {missing}, which serving does not provide")
-    out = full[:, [where[n] for n in names]]
     ranker.check_features([columns[where[n]] for n in names])
-    return out
+    return np.array([where[n] for n in names], dtype=np.int64)
+
+
+def matrix_for(ranker: Ranker, columns: Sequence[str], full: np.ndarray) -> np.ndarray:
+    """``full``'s columns in the ranker's feature order; raises FeatureMismatch if one is missing."""
+    order = column_order(ranker, columns)
+    return full if order is None else full[:, order]

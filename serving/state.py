@@ -22,7 +22,8 @@ from serving.cursor import CursorCodec
 from serving.degrade import Breaker, TrendingCache
 from serving.feature_fetch import FeatureFetcher
 from serving.impressions import ImpressionLogger
-from serving.item_index import IndexHolder, ItemVectors, artifact_signature
+from serving.item_index import NEIGHBOUR_CACHE, IndexHolder, ItemVectors, artifact_signature
+from serving.live_read import LuaLiveReader
 from serving.metrics import Metrics
 from serving.pipeline import Pipeline
 from serving.scoring import ModelHolder
@@ -53,7 +54,7 @@ class AppState:
         store = RedisStore(client, s.namespace, s.dedupe_ttl_s, follow_live=True)
         reader = BatchReader(client, s.namespace, follow_live=True)
         metrics = Metrics()
-        fetcher = FeatureFetcher(reader.read, item_ttl_s=s.serving_item_feature_ttl_s)
+        fetcher = FeatureFetcher(reader.read, item_ttl_s=s.serving_item_feature_ttl_s, live=LuaLiveReader(reader))
         models = ModelHolder(s.registry_dir, fetcher.names)
         key = s.serving_cursor_secret.get_secret_value().encode() or secrets.token_bytes(32)
         state = cls(s, client, store, reader, metrics, None, CursorCodec(key, s.serving_cursor_max_served))  # type: ignore[arg-type]
@@ -126,9 +127,19 @@ class AppState:
         ]
 
     async def _warm_items(self, chunk: int = 100) -> None:
-        """Fill the item-feature cache with the ANN catalogue and trending, a chunk at a time."""
+        """Fill the item-feature cache with the ANN catalogue and trending, a chunk at a time,
+        then remember every catalogue item's nearest neighbours (in a worker thread)."""
         await asyncio.sleep(0)
         vec = self.pipeline.index.current
+        await self._warm_features(vec, chunk)
+        n = min(len(vec), NEIGHBOUR_CACHE) if vec is not None else 0
+        for start in range(0, n, 256):
+            if vec is not self.pipeline.index.current:  # swapped: the new index starts cold
+                return
+            assert vec is not None
+            await asyncio.to_thread(vec.warm_neighbours, range(start, min(start + 256, n)))
+
+    async def _warm_features(self, vec: ItemVectors | None, chunk: int) -> None:
         items = list(vec.ids) if vec is not None else []
         items += [t.item_id for t in self.pipeline.trending.items]
         for start in range(0, len(items), chunk):

@@ -181,6 +181,10 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.what == "stream":
+        from streamrec.eval_stream_cli import eval_stream_command
+
+        return eval_stream_command(_settings(), args)
     from offline.train_cli import eval_command
 
     return eval_command(args.dataset, Path(args.json) if args.json else None)
@@ -279,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--rps", type=_positive_float, default=100.0, help="soak: /recommend requests per second")
     bn.add_argument("--png", metavar="PATH", help="soak: where to write the plot (default beside --json)")
     bn.add_argument("--events", type=_positive_int, default=200_000, help="ingest: events to push through")
+    bn.add_argument("--record-batch", type=_positive_int, default=None,
+                    help="ingest: events per Kafka record (1 = one record per event; default STREAMREC_PUBLISH_BATCH)")
     bn.add_argument("--probes", type=_positive_int, default=300, help="freshness: probe events")
     bn.add_argument("--rate", type=_positive_float, default=None,
                     help="background events/s (freshness: 1000, soak: 2000)")
@@ -298,10 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
     md.add_argument("version", nargs="?")
     md.set_defaults(fn=cmd_models)
 
-    ev = sub.add_parser("eval", help="offline evaluation (issue-5 protocol)")
-    ev.add_argument("what", choices=["offline"])
+    ev = sub.add_parser("eval", help="offline evaluation (issue-5 protocol), or streaming evaluation through the pipeline")
+    ev.add_argument("what", choices=["offline", "stream"])
     ev.add_argument("--dataset", default="ml-100k")
     ev.add_argument("--json", metavar="PATH", help="write the JSON here")
+    from streamrec.eval_stream_cli import add_eval_stream_args
+
+    add_eval_stream_args(ev)
     ev.set_defaults(fn=cmd_eval)
 
     gn = sub.add_parser("generate", help="a synthetic event log as a Parquet snapshot (for `train --source DIR`)")

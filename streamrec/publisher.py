@@ -10,10 +10,12 @@ from typing import Iterable
 from aiokafka import AIOKafkaProducer
 from tqdm import tqdm
 
-from schemas.codec import encode
 from schemas.events import Event
+from streamrec.batch_records import event_key, send_batches
 from streamrec.kafka import ensure_topics, start_producer
 from streamrec.settings import Settings
+
+__all__ = ["PublishResult", "event_key", "publish_events"]
 
 
 @dataclass(frozen=True)
@@ -21,11 +23,6 @@ class PublishResult:
     published: int
     seconds: float
     partitions: dict[int, int]  # partition -> highest offset + 1 written
-
-
-def event_key(event: Event) -> bytes:
-    uid = getattr(event, "user_id", None)
-    return str(uid if uid is not None else getattr(event, "item_id", event.event_id)).encode()
 
 
 async def publish_events(
@@ -36,34 +33,40 @@ async def publish_events(
     desc: str = "publishing",
     progress: bool = True,
     producer: AIOKafkaProducer | None = None,
+    batch: int | None = None,
 ) -> PublishResult:
+    """Publish in order as batch records of up to ``batch`` events (default
+    ``STREAMREC_PUBLISH_BATCH``; 1 = one record per event).  With ``rate``, events go out
+    in 50 ms slices so the rate holds while records still carry many events."""
     await ensure_topics(s)
+    size = batch or s.publish_batch
     own = producer is None
     p = producer or await start_producer(s)
     n = 0
     marks: dict[int, int] = {}
     t0 = time.monotonic()
-    pending: list[asyncio.Future[object]] = []
+    chunk: list[Event] = []
+    per_chunk = 2000 if not rate else max(1, int(rate * 0.05))
     bar = tqdm(total=total, desc=desc, unit="ev", disable=not progress, mininterval=0.5)
+
+    async def flush() -> None:
+        if chunk:
+            futs = await send_batches(p, s.topic_events, chunk, size)
+            _collect(await asyncio.gather(*futs), marks)  # type: ignore[arg-type]
+            bar.update(len(chunk))
+            chunk.clear()
+
     try:
         for ev in events:
-            pending.append(await p.send(s.topic_events, key=event_key(ev), value=encode(ev)))
+            chunk.append(ev)
             n += 1
-            if len(pending) >= 2000:
-                _collect(await asyncio.gather(*pending), marks)
-                bar.update(len(pending))
-                pending.clear()
-            if rate:
-                ahead = n / rate - (time.monotonic() - t0)
-                if ahead > 0.002:
-                    if pending:
-                        _collect(await asyncio.gather(*pending), marks)
-                        bar.update(len(pending))
-                        pending.clear()
-                    await asyncio.sleep(ahead)
-        if pending:
-            _collect(await asyncio.gather(*pending), marks)
-            bar.update(len(pending))
+            if len(chunk) >= per_chunk:
+                await flush()
+                if rate:
+                    ahead = n / rate - (time.monotonic() - t0)
+                    if ahead > 0:
+                        await asyncio.sleep(ahead)
+        await flush()
     finally:
         bar.close()
         if own:

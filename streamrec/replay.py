@@ -99,7 +99,8 @@ async def replay(s: Settings, namespace: str, start: datetime | Positions | None
         for tp in tps:
             c.seek(tp, starts[tp])
         store = RedisStore(client, namespace, s.dedupe_ttl_s, follow_live=False)
-        proc = BatchProcessor(store, _discard, lambda: datetime.now(timezone.utc), s.topic_events, plan_config(s))
+        proc = BatchProcessor(store, _discard, lambda: datetime.now(timezone.utc), s.topic_events, plan_config(s),
+                              max_events=s.replay_batch)
         todo = {tp for tp in tps if starts[tp] < ends[tp]}
         pos: Positions = {(tp.topic, tp.partition): starts[tp] for tp in tps}
         total = sum(max(0, ends[tp] - starts[tp]) for tp in tps)

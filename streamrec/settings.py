@@ -34,7 +34,11 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(4, ge=1, le=256, description="partitions of the topics streamrec creates")
 
     worker_id: str = Field("streamrec-worker", description="consumer group of the stream workers")
-    worker_batch: int = Field(1000, ge=1, le=100_000, description="records per worker batch (one Redis Lua call per batch)")
+    publish_batch: int = Field(
+        500, ge=1, le=1000,
+        description="events per batch record sent by streamrec's own producers (POST /events, publish, demo); 1 = one record per event",
+    )
+    worker_batch: int = Field(1000, ge=1, le=100_000, description="events per worker plan + apply (one Redis Lua call); also the most records taken from Kafka at once")
     worker_batch_ms: int = Field(20, ge=1, le=10_000, description="longest wait to fill a batch, in milliseconds")
     worker_instance: str = Field(
         "worker-0", min_length=1, description="stable, unique per worker replica (e.g. the pod name)"

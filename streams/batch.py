@@ -24,7 +24,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence, Union
 
-from schemas.codec import Rejection, decode
+from schemas.codec import Rejection, decode_record
 from schemas.events import Event, Impression
 from streams import keys
 from streams.embeddings import VectorMeta, decode_f32
@@ -48,6 +48,12 @@ class Record:
     offset: int
     value: bytes
     topic: str = ""  # "" = the events topic
+    index: int = -1  # position inside a batch record (schemas.codec.decode_record); -1 = a plain record
+
+    @property
+    def source(self) -> str:
+        """Coordinates for dead letters: ``topic/partition/offset[#index]``."""
+        return f"{self.topic}/{self.partition}/{self.offset}" + (f"#{self.index}" if self.index >= 0 else "")
 
 
 @dataclass(frozen=True)
@@ -115,7 +121,8 @@ class BatchPlan:
 
 def dead_letter_guard(topic: str, rec: Record) -> Guarded:
     """Counts a dead letter once, however often the record is re-delivered."""
-    return Guarded(f"dlq:{rec.topic or topic}:{rec.partition}:{rec.offset}", (hincrby(keys.STATS, "dead_letters"),))
+    at = f"{rec.topic or topic}:{rec.partition}:{rec.offset}" + (f":{rec.index}" if rec.index >= 0 else "")
+    return Guarded(f"dlq:{at}", (hincrby(keys.STATS, "dead_letters"),))
 
 
 def decode_records(records: Sequence[Record], now: datetime, topic: str = "") -> Decoded:
@@ -124,8 +131,39 @@ def decode_records(records: Sequence[Record], now: datetime, topic: str = "") ->
     for rec in records:
         if rec.topic in ("", topic) and wm.get(rec.partition, -1) < rec.offset + 1:
             wm[rec.partition] = rec.offset + 1
-        items.append((rec, decode(rec.value, now)))
+        xs = decode_record(rec.value, now)
+        if len(xs) == 1 and rec.value[:1] != b"[":
+            items.append((rec, xs[0]))
+        else:
+            items.extend((Record(rec.partition, rec.offset, rec.value, rec.topic, k), x) for k, x in enumerate(xs))
     return Decoded(tuple(items), wm, topic)
+
+
+def split_decoded(dec: Decoded, max_events: int) -> list[Decoded]:
+    """Consecutive parts of at most ``max_events`` items (more only for a single record larger
+    than that), never splitting a record, each with the offsets watermark of its own records."""
+    parts: list[Decoded] = []
+    cur: list[tuple[Record, Union[Event, Rejection]]] = []
+    at: tuple[str, int, int] | None = None
+
+    def flush() -> None:
+        if cur:
+            wm: dict[int, int] = {}
+            for rec, _ in cur:
+                if rec.topic in ("", dec.topic) and wm.get(rec.partition, -1) < rec.offset + 1:
+                    wm[rec.partition] = rec.offset + 1
+            parts.append(Decoded(tuple(cur), wm, dec.topic))
+            cur.clear()
+
+    for item in dec.items:
+        rec = item[0]
+        here = (rec.topic, rec.partition, rec.offset)
+        if here != at and len(cur) >= max_events:
+            flush()
+        at = here
+        cur.append(item)
+    flush()
+    return parts
 
 
 def context_reads(dec: Decoded, cfg: PlanConfig, meta: VectorMeta | None) -> list[Read]:

@@ -16,7 +16,7 @@ from typing import Sequence
 
 from schemas.codec import Rejection
 from schemas.events import Event
-from streams.batch import (BatchPlan, PlanConfig, Record, build_context, context_reads, decode_records,
+from streams.batch import (BatchPlan, Decoded, PlanConfig, Record, build_context, context_reads, decode_records,
                            meta_of, plan_decoded)
 from streams.embeddings import VectorMeta
 from streams.label_flow import close, close_reads
@@ -52,7 +52,9 @@ class Planner:
     merge: bool = True  # one merged GuardedBatch for the batch's events (False: one group per event)
 
     async def plan(self, store: Store, records: Sequence[Record], now: datetime) -> FullPlan:
-        dec = decode_records(records, now, self.topic)
+        return await self.plan_decoded(store, decode_records(records, now, self.topic))
+
+    async def plan_decoded(self, store: Store, dec: Decoded) -> FullPlan:
         meta = self.cache.meta
         reads = context_reads(dec, self.cfg, meta)
         results = list(await store.read(reads))

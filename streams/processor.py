@@ -20,7 +20,7 @@ from typing import Awaitable, Callable, Sequence
 
 from schemas.codec import dead_letter
 from schemas.events import View
-from streams.batch import PlanConfig, Record
+from streams.batch import Decoded, PlanConfig, Record, decode_records, split_decoded
 from streams.dwell import DwellSketch
 from streams.label_flow import row_json
 from streams.pipeline import FullPlan, Planner
@@ -30,6 +30,11 @@ log = logging.getLogger("streamrec.worker")
 
 Sink = Callable[[bytes, bytes | None], Awaitable[None]]
 DeadLetterSink = Sink
+
+
+def _events_in(rec: Record) -> int:
+    """Events a record holds, cheaply estimated: a batch record counts its event ids."""
+    return max(1, rec.value.count(b'"event_id"')) if rec.value[:1] == b"[" else 1
 
 
 async def _discard(value: bytes, key: bytes | None) -> None:
@@ -63,44 +68,64 @@ class BatchProcessor:
     dwell: DwellSketch = field(default_factory=DwellSketch)
     max_backoff_s: float = 5.0
     planner: Planner | None = None
+    max_events: int = 1000  # events per plan + apply (STREAMREC_WORKER_BATCH)
 
     def __post_init__(self) -> None:
         if self.planner is None:
             self.planner = Planner(self.cfg, self.topic)
 
     async def process(self, records: Sequence[Record]) -> FullPlan | None:
+        """Apply a consumed batch; one plan + one atomic apply per ``max_events`` events (batch
+        records can make a few Kafka records hold many thousands).  Returns the last plan."""
         if not records:
             return None
         t0 = time.perf_counter()
         now = self.clock()
         assert self.planner is not None
+        plan = None
+        start = 0
+        while start < len(records):
+            # decode record by record until a part holds max_events events (bounded memory)
+            end, n = start, 0
+            while end < len(records) and (n == 0 or n < self.max_events):
+                n += _events_in(records[end])
+                end += 1
+            for part in split_decoded(decode_records(records[start:end], now, self.topic), self.max_events):
+                plan = await self._apply(part, now)
+            start = end
+        self.counters.records += len(records)
+        self.counters.busy_s += time.perf_counter() - t0
+        return plan
+
+    async def _apply(self, dec: Decoded, now: datetime) -> FullPlan:
+        n = len(dec.items)
+        planner = self.planner
+        assert planner is not None
         while True:
-            plan = await self._retry(lambda: self.planner.plan(self.store, records, now), len(records))  # type: ignore[union-attr]
+            plan = await self._retry(lambda: planner.plan_decoded(self.store, dec), n)
             for rec, rej in plan.rejected:
-                src = f"{rec.topic or self.topic}/{rec.partition}/{rec.offset}"
+                src = Record(rec.partition, rec.offset, b"", rec.topic or self.topic, rec.index).source
                 await self.dead_letter_sink(dead_letter(rej, src, now), None)
             for row in plan.rows:
                 await self.training_sink(row_json(row), row.group_id.encode())
-            res = await self._retry(lambda: self.store.apply(plan.guarded, plan.watermark), len(records))
+            res = await self._retry(lambda: self.store.apply(plan.guarded, plan.watermark), n)
             if not res.conflict:
                 break
             # another worker applied some of these events since the plan read their marks
             # (a rebalance overlap): nothing was written, plan again against the new state
             self.counters.conflicts += 1
-            log.warning("batch of %d records conflicts with another worker's writes; planning it again", len(records))
+            log.warning("batch of %d events conflicts with another worker's writes; planning it again", n)
         for e in plan.events:
             if isinstance(e, View):
                 self.dwell.update(e.dwell_ms)
         c = self.counters
         c.batches += 1
-        c.records += len(records)
         c.dead_letters += len(plan.rejected)
         c.applied += res.applied - len(plan.rejected) - plan.closes
         c.duplicates += res.duplicates + plan.duplicates
         c.training_rows += len(plan.rows)
         c.label_closes += plan.closes
         c.round_trips += plan.round_trips
-        c.busy_s += time.perf_counter() - t0
         return plan
 
     async def _retry(self, fn, n: int):  # type: ignore[no-untyped-def]

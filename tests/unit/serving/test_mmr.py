@@ -153,3 +153,32 @@ def test_module_is_pure() -> None:
     code = "import sys, serving.mmr; bad = {'faust', 'redis', 'fastapi', 'lightgbm', 'torch'} & set(sys.modules); print(sorted(bad))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _jaccard_reference(vectors: np.ndarray | None, cats: list[tuple[str, ...]]) -> np.ndarray:
+    n = len(cats)
+    out = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            a, b = set(cats[i]), set(cats[j])
+            jac = len(a & b) / len(a | b) if a | b else 0.0
+            if vectors is None:
+                out[i, j] = jac
+            else:
+                u = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-300)
+                out[i, j] = 0.7 * min(max(float(u[i] @ u[j]), 0.0), 1.0) + 0.3 * jac
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([(), ("a",), ("b",), ("c",), ("a", "b"), ("b", "a", "b")]), min_size=0, max_size=8),
+       st.booleans())
+def test_similarity_rows_match_the_definition_single_and_multi_category(cats: list[tuple[str, ...]],
+                                                                        with_vectors: bool) -> None:
+    rng = np.random.default_rng(len(cats))
+    vectors = rng.normal(size=(len(cats), 3)) if with_vectors else None
+    sim = ItemSimilarity.build(vectors, cats)
+    ref = _jaccard_reference(vectors, cats)
+    for i in range(len(cats)):
+        np.testing.assert_allclose(sim(i), ref[i], atol=1e-12)
+    np.testing.assert_allclose(sim.matrix(), ref.reshape(len(cats), len(cats)), atol=1e-12)
