@@ -135,7 +135,7 @@ async def _prepare(redis_port: int, ns: str, n_items: int, n_users: int, n_event
         await client.aclose()
 
 
-def run_bench(clients: int = 8, duration: float = 20.0, n_items: int = 10_000, n_users: int = 1000,
+def run_bench(clients: int = 2, duration: float = 20.0, n_items: int = 10_000, n_users: int = 1000,
               n_events: int = 40_000) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="streamrec-bench-"))
     red = services.start_redis(services.free_port(), root / "redis", aof=False)
@@ -246,7 +246,7 @@ def _metric(text: str, name: str) -> float:
     return 0.0
 
 
-def main(json_path: str | None = None, clients: int = 8, duration: float = 20.0, items: int = 10_000) -> int:
+def main(json_path: str | None = None, clients: int = 2, duration: float = 20.0, items: int = 10_000) -> int:
     res = run_bench(clients=clients, duration=duration, n_items=items)
     text = json.dumps(res, indent=2)
     print(text)

@@ -329,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_serve_bench_args(bn: argparse.ArgumentParser) -> None:
     """Options of `streamrec bench serve` (bench/serve.py)."""
-    bn.add_argument("--clients", type=_positive_int, default=8, help="serve: concurrent closed-loop clients")
+    bn.add_argument("--clients", type=_positive_int, default=2, help="serve: concurrent closed-loop clients")
     bn.add_argument("--duration", type=_positive_float, default=20.0, help="serve: seconds of measured load")
     bn.add_argument("--items", type=_positive_int, default=10_000, help="serve: catalogue size")
 
