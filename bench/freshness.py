@@ -104,12 +104,15 @@ def run_freshness_bench(base: Settings, args: argparse.Namespace) -> dict[str, A
         try:
             asyncio.run(probes(s, 3))  # worker up and assigned
             stop, sent = threading.Event(), []  # type: ignore[var-annotated]
-            bg = threading.Thread(target=lambda: asyncio.run(background(s, float(args.rate or 1000.0), stop, sent)))
+            bg = threading.Thread(target=lambda: asyncio.run(background(s, float(args.rate or 1000.0), stop, sent)),
+                                  daemon=True)
             bg.start()
             time.sleep(3.0)
-            lat = asyncio.run(probes(s, int(args.probes), progress=True))
-            stop.set()
-            bg.join(30)
+            try:
+                lat = asyncio.run(probes(s, int(args.probes), progress=True))
+            finally:
+                stop.set()
+                bg.join(30)
         finally:
             child.stop()
     arr = np.asarray(lat)
