@@ -1,4 +1,4 @@
-"""`streamrec eval offline --dataset ml-100k`: the issue-5 protocol, the same way every time.
+"""`streamrec eval offline --dataset ml-100k`: one fixed protocol, the same way every time.
 
 - data: MovieLens-100K from the recbole wheel; ratings >= 3 are positives;
 - split: one global random 80/20 split, seed 0 (:mod:`offline.split`);
@@ -141,7 +141,7 @@ def _log(progress: bool, name: str, metrics: dict[str, float], seconds: float) -
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(description="offline evaluation on ml-100k (issue 5 protocol)")
+    parser = argparse.ArgumentParser(description="offline evaluation on ml-100k")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--models", nargs="*", default=None)
     parser.add_argument("--no-pipeline", action="store_true")

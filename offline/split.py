@@ -1,4 +1,4 @@
-"""The offline evaluation protocol's data split (issue 5, "Quality, measured the same way every time").
+"""The offline evaluation protocol's data split.
 
 - ratings >= 3 are positives (everything else is dropped);
 - one global random 80/20 split of the positives, seed 0 (``numpy.random.default_rng(0)``);
@@ -76,7 +76,7 @@ def positives(ml: MovieLens, min_rating: int) -> tuple[Interactions, tuple[str, 
 
 
 def protocol_split(ml: MovieLens, config: SplitConfig = SplitConfig()) -> ProtocolData:
-    """The issue-5 protocol: positives (rating >= 3), global random 80/20 split with seed 0."""
+    """The protocol: positives (rating >= 3), global random 80/20 split with seed 0."""
     data, user_ids, item_ids = positives(ml, config.min_rating)
     split = random_split(data, config.test_fraction, config.seed)
     return ProtocolData(split=split, user_ids=user_ids, item_ids=item_ids, config=config)

@@ -304,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     md.add_argument("version", nargs="?")
     md.set_defaults(fn=cmd_models)
 
-    ev = sub.add_parser("eval", help="offline evaluation (issue-5 protocol), or streaming evaluation through the pipeline")
+    ev = sub.add_parser("eval", help="offline evaluation (fixed protocol), or streaming evaluation through the pipeline")
     ev.add_argument("what", choices=["offline", "stream"])
     ev.add_argument("--dataset", default="ml-100k")
     ev.add_argument("--json", metavar="PATH", help="write the JSON here")

@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     serving_log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$", description="log level of the API's JSON logs")
     serving_watermark_timeout_s: float = Field(5.0, ge=0.0, le=60.0, description="longest wait for min_watermark before answering with the lag")
 
-    # offline training (issue 5; docs in offline/train_pipeline.py)
+    # offline training (docs in offline/train_pipeline.py and docs/training.md)
     train_every: str | None = Field(None, description="schedule for `streamrec train`, e.g. 1h, 30m, 1d (None = once)")
     train_min_new_labels: int = Field(0, ge=0, description="also retrain after this many new training examples (0 = off)")
     train_gate_margin: float = Field(0.0, ge=-1.0, le=1.0, description="promote only if ndcg@10 >= current + margin")

@@ -1,9 +1,9 @@
-"""Issue 6 fault (a): SIGKILL the worker at 5 random points of a 50,000-event stream, restarting
+"""Fault injection: SIGKILL the worker at 5 random points of a 50,000-event stream, restarting
 it each time; the final state digest equals an uninterrupted run's.
 
 Everything is on: 70 features, labels (impressions joined and closed), incremental vectors.
 The uninterrupted run is the worker's own per-batch code applied once to every retained record
-(``reference_store``), the same reference the 3-kill test of issue 3 uses.  The kill points are
+(``reference_store``), the same reference the 3-kill test uses.  The kill points are
 drawn from a seeded generator and printed, so a failure can be replayed.
 """
 

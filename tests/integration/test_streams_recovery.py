@@ -1,4 +1,4 @@
-"""Issue 3 acceptance on real services: SIGKILL x3 with every feature, labels and embeddings on;
+"""On real services: SIGKILL x3 with every feature, labels and embeddings on;
 replay into a fresh namespace gives the live digest; --swap while /recommend keeps answering."""
 
 from __future__ import annotations
