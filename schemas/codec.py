@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from schemas.events import EVENT_ADAPTER, MAX_FUTURE_SKEW, Event
 
 MAX_EVENT_BYTES = 64 * 1024
+MAX_IMPRESSION_BYTES = 1024 * 1024  # impressions carry the features as served
 MAX_RECORD_BYTES = 1024 * 1024  # a batch record (envelope) as a whole
 MAX_BATCH_EVENTS = 1000
 
@@ -57,13 +58,19 @@ def validate_obj(obj: Any, now: datetime, raw: bytes = b"") -> Event | Rejection
 
 
 def decode(raw: bytes, now: datetime) -> Event | Rejection:
-    """Bytes from Kafka or HTTP -> a validated event, or a rejection with its reason."""
-    if len(raw) > MAX_EVENT_BYTES:
+    """Bytes from Kafka or HTTP -> a validated event, or a rejection with its reason.
+
+    Events are limited to ``MAX_EVENT_BYTES``, except impressions (written by serving
+    with the features as served: 100 items x 70 features exceed 64 KiB), which may
+    take up to ``MAX_IMPRESSION_BYTES``."""
+    if len(raw) > MAX_IMPRESSION_BYTES:
         return Rejection(f"event is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}", raw)
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as err:
         return Rejection(f"not valid JSON: {err}", raw)
+    if len(raw) > MAX_EVENT_BYTES and not (isinstance(obj, dict) and obj.get("type") == "impression"):
+        return Rejection(f"event is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}", raw)
     return validate_obj(obj, now, raw)
 
 

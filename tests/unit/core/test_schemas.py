@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import EVENT_MODELS, Rejection, decode, encode
-from schemas.codec import MAX_EVENT_BYTES, dead_letter
+from schemas.codec import MAX_EVENT_BYTES, MAX_IMPRESSION_BYTES, dead_letter
 from schemas.events import Rate, View
 
 NOW = datetime(2024, 6, 1, 12, tzinfo=timezone.utc)
@@ -83,10 +83,23 @@ def test_rejections_say_what_was_wrong(data: bytes, needle: str) -> None:
     assert res.raw == data
 
 
-def test_oversized_event_is_rejected_before_parsing() -> None:
+def test_oversized_event_is_rejected() -> None:
     data = raw(type="click", pad="x" * MAX_EVENT_BYTES)
     res = decode(data, NOW)
     assert isinstance(res, Rejection) and "limit" in res.reason
+    huge = raw(type="click", pad="x" * MAX_IMPRESSION_BYTES)
+    res = decode(huge, NOW)
+    assert isinstance(res, Rejection) and "limit" in res.reason
+
+
+def test_an_impression_of_100_items_with_their_served_features_is_accepted() -> None:
+    rows = [[0.123456789012345 + i + j for j in range(71)] for i in range(100)]
+    data = orjson.dumps({"type": "impression", "event_id": "imp-1", "ts": NOW.isoformat(), "user_id": "u",
+                         "request_id": "r", "model_version": "m", "item_ids": [f"i{i}" for i in range(100)],
+                         "feature_names": [f"f{j}" for j in range(71)], "features": rows})
+    assert len(data) > MAX_EVENT_BYTES
+    res = decode(data, NOW)
+    assert not isinstance(res, Rejection), res.reason
 
 
 def test_clock_skew_bound_uses_the_given_now() -> None:
