@@ -15,13 +15,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import numpy as np
 import orjson
 import redis
 
 from bench.common import private_infra
-from schemas.codec import encode
+from bench.serve import _exchange, _request_bytes
 from streamrec.batch_records import send_batches
 from schemas.events import Click, Event, ItemMeta, Rate, View
 from streams import keys
@@ -61,6 +60,8 @@ class Run:
     requests: int = 0
     hostile: int = 0
     published: int = 0
+    degraded: int = 0
+    metas: int = 0
 
 
 def make_event(rng: random.Random, i: int, now: float, users: int, items: int) -> Event:
@@ -83,9 +84,10 @@ async def produce(s: Settings, run: Run, rate: float, until: float, users: int, 
     p = await start_producer(s)
     try:
         now = datetime.now(timezone.utc)
-        for it in range(items):
-            await p.send(s.topic_events, encode(ItemMeta(event_id=f"meta-{it}", ts=now, item_id=f"i{it}",
-                                                         categories=[f"c{it % 12}"])), key=f"i{it}".encode())
+        metas = [ItemMeta(event_id=f"meta-{it}", ts=now, item_id=f"i{it}", categories=[f"c{it % 12}"])
+                 for it in range(items)]
+        await send_batches(p, s.topic_events, metas, s.publish_batch)
+        run.metas = len(metas)
         t0 = time.monotonic()
         next_hostile = t0 + HOSTILE_EVERY_S
         i = 0
@@ -107,34 +109,49 @@ async def produce(s: Settings, run: Run, rate: float, until: float, users: int, 
         await p.stop()
 
 
-async def load(url: str, run: Run, rps: float, until: float, users: int) -> None:
+async def load(url: str, run: Run, rps: float, until: float, users: int, conns: int = 8) -> None:
+    """Open-loop ``rps`` requests/s over a pool of keep-alive connections (a raw HTTP/1.1 client,
+    cheap on the shared CPU); a request that finds no free connection waits for one."""
     rng = random.Random(1)
-    async with httpx.AsyncClient(timeout=5.0) as client:
+    host, rest = url.split("//", 1)[1].split(":", 1)
+    port, path = rest.split("/", 1)
+    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    for _ in range(conns):
+        pool.put_nowait(await asyncio.open_connection(host, int(port)))
 
-        async def one() -> None:
-            t = time.perf_counter()
-            try:
-                r = await client.post(url, json={"user_id": f"u{rng.randrange(users)}", "k": 20})
-                ok = r.status_code == 200
-            except httpx.HTTPError:
-                ok = False
-            run.latencies.append((time.perf_counter() - t) * 1000)
-            run.requests += 1
-            run.errors += 0 if ok else 1
+    async def one(req: bytes) -> None:
+        t = time.perf_counter()
+        conn = await pool.get()
+        ok = False
+        try:
+            head, body = await asyncio.wait_for(_exchange(conn[0], conn[1], req), 5.0)
+            ok = head[9:12] == b"200"
+            run.degraded += b'"degraded":true' in body
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+            conn[1].close()
+            conn = await asyncio.open_connection(host, int(port))
+        finally:
+            pool.put_nowait(conn)
+        run.latencies.append((time.perf_counter() - t) * 1000)
+        run.requests += 1
+        run.errors += 0 if ok else 1
 
-        t0 = time.monotonic()
-        n = 0
-        tasks: set[asyncio.Task[None]] = set()
-        while time.monotonic() < until:
-            target = int((time.monotonic() - t0) * rps)
-            while n < target:
-                task = asyncio.create_task(one())
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-                n += 1
-            await asyncio.sleep(0.002)
-        if tasks:
-            await asyncio.gather(*tasks)
+    t0 = time.monotonic()
+    n = 0
+    tasks: set[asyncio.Task[None]] = set()
+    while time.monotonic() < until:
+        target = int((time.monotonic() - t0) * rps)
+        while n < target:
+            req = _request_bytes(f"{host}:{port}", "/" + path, {"user_id": f"u{rng.randrange(users)}", "k": 20})
+            task = asyncio.create_task(one(req))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            n += 1
+        await asyncio.sleep(0.002)
+    if tasks:
+        await asyncio.gather(*tasks)
+    while not pool.empty():
+        pool.get_nowait()[1].close()
 
 
 async def sample(r: redis.Redis, ns: str, run: Run, worker: runtime.Child, api: runtime.Child,
@@ -155,6 +172,12 @@ async def sample(r: redis.Redis, ns: str, run: Run, worker: runtime.Child, api: 
             api_rss_mb=rss_mb(api.proc.pid) if api.proc else float("nan"),
         ))
         last_applied, last_req, last_lat = applied, run.requests, len(run.latencies)
+
+
+def applied_published(r: redis.Redis, ns: str) -> int:
+    """Applied events the soak published (serving's own impressions are applied too: not counted)."""
+    st = r.hgetall(keys.namespaced(ns, keys.STATS))
+    return sum(int(v) for k, v in st.items() if k.startswith(b"applied:") and k != b"applied:impression")
 
 
 def growth(samples: list[Sample], attr: str, minutes: float) -> float:
@@ -185,8 +208,16 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
                 )
 
             asyncio.run(main())
-            time.sleep(3)
-            st = {k.decode(): int(v) for k, v in r.hgetall(keys.namespaced(ps.namespace, keys.STATS)).items()}
+            lag_at_end = run.published + run.metas - applied_published(r, ps.namespace)
+            # let the worker finish what was published (bounded), so dead letters can be reconciled
+            t_end = time.monotonic()
+            while time.monotonic() - t_end < 300:
+                st = {k.decode(): int(v) for k, v in r.hgetall(keys.namespaced(ps.namespace, keys.STATS)).items()}
+                done = applied_published(r, ps.namespace) + st.get("dead_letters", 0)
+                if done >= run.published + run.hostile + run.metas:
+                    break
+                time.sleep(1.0)
+            drain_s = time.monotonic() - t_end
         finally:
             api.stop()
             worker.stop()
@@ -199,6 +230,9 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
         "events_per_s_mean": float(np.mean([x.events_per_s for x in steady])),
         "requests": run.requests,
         "request_errors": run.errors,
+        "degraded_answers": run.degraded,
+        "lag_events_at_end": lag_at_end,
+        "drain_s": round(drain_s, 1),
         "p99_ms": float(np.percentile(run.latencies, 99)) if run.latencies else None,
         "worker_rss_growth": growth(run.samples, "worker_rss_mb", minutes),
         "api_rss_growth": growth(run.samples, "api_rss_mb", minutes),
