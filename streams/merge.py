@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
-from streams.writes import Write
+from streams.writes import Write, _new
 
 _DEFERRED_OR_BARRIER = frozenset({"ztrim", "zrem", "zrembelow", "del", "vlogadd"})
 
@@ -73,7 +73,7 @@ def merge_writes(writes: Iterable[Write]) -> list[Write]:
             if old[0] == op and (not floor or j > floor.get(key, -1)):
                 v = old[3]
                 if op == "hincrby" or op == "hincrbyfloat":
-                    out[j] = Write(op, key, a, v + b)  # type: ignore[operator]
+                    out[j] = _new(Write, (op, key, a, v + b))  # type: ignore[operator]
                 elif op == "hset" or op == "set" or op == "expire":
                     out[j] = w
                 elif op == "hmax" or op == "zmax":
@@ -83,7 +83,7 @@ def merge_writes(writes: Iterable[Write]) -> list[Write]:
                     if float(b) < float(v):
                         out[j] = w
                 elif op == "zlogadd":
-                    out[j] = Write(op, key, a, _log2add(float(v), float(b)))
+                    out[j] = _new(Write, (op, key, a, _log2add(float(v), float(b))))
                 elif op != "hsetnx":  # hsetnx: the first value stays
                     raise ValueError(f"write op {op!r} cannot be merged")
                 continue
