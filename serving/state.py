@@ -27,6 +27,8 @@ from serving.live_read import LuaLiveReader
 from serving.metrics import Metrics
 from serving.pipeline import Pipeline
 from serving.scoring import ModelHolder
+from streams import keys
+from streams.store import Read
 from streams.store_redis import RedisStore
 from streamrec.errors import ServiceUnavailable
 from streamrec.kafka import start_producer
@@ -144,7 +146,7 @@ class AppState:
         items += [t.item_id for t in self.pipeline.trending.items]
         for start in range(0, len(items), chunk):
             try:
-                await self.pipeline.fetcher.warm(items[start:start + chunk], datetime.now(timezone.utc))
+                await self.pipeline.fetcher.warm(items[start:start + chunk], await self._feature_now())
             except Exception as err:  # best effort: requests compute misses themselves
                 log.warning("item feature warm-up stopped: %s", err)
                 return
@@ -152,7 +154,16 @@ class AppState:
 
     async def _refresh_items(self) -> None:
         if self.pipeline.breaker.allow():
-            await self.pipeline.fetcher.refresh_oldest(datetime.now(timezone.utc), batch=50)
+            await self.pipeline.fetcher.refresh_oldest(await self._feature_now(), batch=50)
+
+    async def _feature_now(self) -> datetime:
+        """The clock requests compute features at (``Pipeline.feature_now``): with
+        STREAMREC_SERVING_CLOCK=stream the stream's clock, so cached item rows are computed at
+        the same time requests use (wall-clock rows were never stale for a replay of old data)."""
+        if self.settings.serving_clock != "stream":
+            return datetime.now(timezone.utc)
+        clock = (await self.reader.read([Read("hgetall", keys.CLOCK)]))[0] or {}
+        return self.pipeline.feature_now(clock)
 
     async def _refresh_trending(self) -> None:
         if self.pipeline.breaker.allow():
@@ -165,17 +176,19 @@ class AppState:
             await asyncio.sleep(0.1)
         for t in self._tasks:
             t.cancel()
-        for t in self._tasks:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):
-                pass
+        # every step is bounded: a shutdown must finish even if a dependency hangs
+        done, stuck = await asyncio.wait(self._tasks, timeout=5.0) if self._tasks else (set(), set())
+        if stuck:
+            log.warning("background tasks still running at shutdown: %s", [t.get_coro() for t in stuck])
         if self._producer is not None:
             try:
-                await self._producer.stop()
-            except Exception as err:  # shutting down: log, never raise
+                await asyncio.wait_for(self._producer.stop(), 10.0)
+            except (Exception, asyncio.TimeoutError) as err:  # shutting down: log, never raise
                 log.warning("producer stop failed: %s", err)
-        await self.redis.aclose()
+        try:
+            await asyncio.wait_for(self.redis.aclose(), 5.0)
+        except (Exception, asyncio.TimeoutError) as err:
+            log.warning("Redis client close failed: %s", err)
 
 
 __all__ = ["AppState", "ServiceUnavailable"]
