@@ -1,27 +1,21 @@
 """The ranker's training matrix: one query group per impression, plus backfilled groups.
 
-* Impression groups come from the training-examples snapshot (features as served,
-  graded labels; a dismiss counts as 0 for LambdaRank).  Rows whose served
-  feature names lack one of ours are skipped.
-* While there are fewer than ``min_impression_groups`` impressions, backfilled
-  groups are added (:func:`hard_negative_groups`): each of the latest
-  validation-period positives that the retrieval model would have retrieved (in the
-  user's top ``candidate_k`` at that time, as serving's ANN quota), plus **hard
-  negatives** sampled from that same top ``candidate_k`` (the user's known positives
-  excluded) and a few uniformly random items, as serving's candidate list mixes
-  them.  Positive and hard negatives come from the same candidate list, so
-  ``retrieval_score`` does not tell them apart by construction, and the
-  retrieval-order baseline on these groups is the retrieval model's real ranking.
-  Every row gets point-in-time features from the stream's code
-  (``offline.pit_features``).  Rows are shuffled within a group, so a ranker that
-  ties every score gains nothing from the positive's position.
-* ``retrieval_score`` is computed as serving's ANN source scores a candidate: the
-  cosine between the item's vector and the mean of the unit vectors of the user's
-  ``history_seeds`` latest positives before the group's time (the user's own vector
-  when there is no history yet), with the retrieval model fitted *before* the
-  validation period.  Serving has no retrieval-rank column, so the rank is not a
-  feature; within a group it is a monotone function of ``retrieval_score``, which a
-  tree ranker can use directly.
+* Impression groups: the training-examples snapshot (features as served, graded labels; a
+  dismiss counts as 0), only groups with a positive; rows lacking one of our columns are skipped.
+* Below ``min_impression_groups`` of those, backfilled groups (:func:`hard_negative_groups`)
+  from serving's candidate mix: each latest validation-period positive that serving would have
+  retrieved (the user's ANN top ``candidate_k`` at that time, or the ``popular_k`` most popular
+  items), plus hard negatives from that ANN top ``candidate_k``, popular negatives and a few
+  random items (never a known positive), shuffled within the group.  Point-in-time features
+  come from the stream's own code (``offline.pit_features``).
+* ``retrieval_score``, for every row whatever its source, as serving computes it for every
+  candidate (``serving.candidates.query_scores``): the cosine of the item's vector and the mean
+  of the unit vectors of the user's ``history_seeds`` latest positives before the group's time
+  (the user's own vector without history), from the model fitted *before* the validation period.
+* ``popularity_prior_by_item`` (:func:`popularity_prior`): positives before the retrieval cut
+  over the most popular item's; serving's twin is ``ItemVectors.popularity_share``.
+* Impression-derived features (``RankerDataConfig.exclude_features``) are left out: the events
+  snapshot holds no impressions, so the replay cannot reproduce what serving sees.
 """
 
 from __future__ import annotations
@@ -38,6 +32,9 @@ from offline.pit_features import Query, features_at, names as pit_names
 from offline.snapshot import Snapshot, parse_events, read_events_table, read_examples_table
 
 RETRIEVAL = "retrieval_score"  # serving.scoring.RETRIEVAL (same column name)
+POPULARITY = "popularity_prior_by_item"  # serving.scoring.POPULARITY
+EXTRA = (RETRIEVAL, POPULARITY)  # serving.scoring.EXTRA: the columns after the stream's features
+MISSING_FEATURE = -1e30  # serving.impressions.MISSING_FEATURE: how impressions carry NaN (missing) features
 
 
 @dataclass(frozen=True)
@@ -47,9 +44,15 @@ class RankerDataConfig:
     candidate_k: int = 150  # = serving_quota_ann: the retrieval top-k a group's positive and hard negatives come from
     n_hard_negatives: int = 12  # sampled from the retrieval model's top candidate_k for the user at the group's time
     n_random_negatives: int = 3  # uniformly random items (serving also shows trending / fresh ones)
+    n_popular_negatives: int = 8  # from the popular_k most popular items: 12:8 ~ serving's ann:popular quotas (150:100)
+    popular_k: int = 100  # = serving_quota_trending: how many popular items serving's candidate mix holds
     history_seeds: int = 10  # = serving_history_seeds: latest positives averaged into the ANN query
     replay_horizon_s: float | None = 14 * 86400.0  # None = replay the whole log
     seed: int = 0
+    # features the backfill replay cannot reproduce: they depend on impressions, which are not in the events
+    # snapshot (always 0 / the prior there, but live at serving time): left out of the ranker's columns
+    exclude_features: tuple[str, ...] = ("seen_before_by_user_item", "times_seen_by_user_item",
+                                         "ctr_smoothed_by_item", "implement_rate_smoothed_by_item")
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,13 +110,18 @@ def hard_negative_groups(users: np.ndarray, items: np.ndarray, times: np.ndarray
                          queries: np.ndarray, item_vectors: np.ndarray, known_users: np.ndarray,
                          known_items: np.ndarray, n_hard: int, n_random: int, seed: int,
                          candidate_k: int = 150, max_groups: int | None = None,
-                         group_id_start: int = 0, chunk: int = 256) -> CandidateGroups:
+                         group_id_start: int = 0, chunk: int = 256, popular: np.ndarray | None = None,
+                         n_popular: int = 0) -> CandidateGroups:
     """Groups from positives ``(users[g], items[g], times[g], labels[g])``, the latest ``max_groups`` (by
     input order) whose item is among the ``candidate_k`` items scoring highest against ``queries[g]``
     (other known positives of the user not counted): the positive, ``n_hard`` items sampled from that top
     ``candidate_k`` and ``n_random`` uniformly random items, none of them a known positive of the user
     (``known_users``/``known_items``: every positive pair in the history, so a later positive is never a
-    negative).  ``retrieval`` = cosine of the query and the item.  Rows are shuffled within a group."""
+    negative).  ``retrieval`` = cosine of the query and the item.  Rows are shuffled within a group.
+
+    ``popular`` (item indices, best first: serving's ``popular`` source) widens the candidate mix as serving's
+    does: a positive among them counts as retrieved too, and ``n_popular`` negatives are sampled from them
+    (marked ``hard``), so the ranker sees popular-but-not-chosen items with the same ``retrieval`` definition."""
     rng = np.random.default_rng(seed)
     v = _unit(np.asarray(item_vectors, np.float64))
     n_items = v.shape[0]
@@ -129,6 +137,7 @@ def hard_negative_groups(users: np.ndarray, items: np.ndarray, times: np.ndarray
     taken: list[int] = []
     skipped = 0
     empty = np.zeros(0, np.int64)
+    pop = np.zeros(0, np.int64) if popular is None else np.asarray(popular, np.int64)
     hi_end = len(users)
     while hi_end > 0 and len(taken) < limit:  # latest first, a chunk of groups at a time (bounded memory)
         lo_end = max(0, hi_end - chunk)
@@ -142,6 +151,7 @@ def hard_negative_groups(users: np.ndarray, items: np.ndarray, times: np.ndarray
         pos_score = raw[np.arange(gs.size), pos_items]
         s[np.arange(gs.size), pos_items] = -np.inf
         retrieved = (s > pos_score[:, None]).sum(axis=1) < candidate_k  # serving would have retrieved it
+        retrieved |= np.isin(pos_items, pop)
         k = min(candidate_k, n_items - 1)
         tops = np.argpartition(-s, k - 1, axis=1)[:, :k] if k > 0 else np.zeros((gs.size, 0), np.int64)
         for r in range(gs.size - 1, -1, -1):
@@ -155,6 +165,11 @@ def hard_negative_groups(users: np.ndarray, items: np.ndarray, times: np.ndarray
             top = tops[r][np.isfinite(s[r, tops[r]])]  # fewer than k allowed items: drop the blocked ones
             hard = rng.choice(top, size=min(max(0, n_hard), top.size), replace=False) if top.size else empty
             blocked = set(known_rows[r].tolist()) | {int(pos_items[r])} | set(hard.tolist())
+            pop_ok = [int(i) for i in pop.tolist() if int(i) not in blocked]
+            pop_neg = rng.choice(pop_ok, size=min(max(0, n_popular), len(pop_ok)), replace=False).tolist() \
+                if pop_ok and n_popular > 0 else []
+            blocked.update(pop_neg)
+            hard = np.concatenate([hard, np.asarray(pop_neg, np.int64)]) if pop_neg else hard
             rnd: list[int] = []
             for cand in rng.integers(0, n_items, size=4 * max(0, n_random) + 8).tolist():
                 if len(rnd) >= n_random:
@@ -183,6 +198,25 @@ def hard_negative_groups(users: np.ndarray, items: np.ndarray, times: np.ndarray
         hard=np.array([r[4] for r in rows], bool), source_rows=order, n_not_retrieved=skipped)
 
 
+def popular_items(items: np.ndarray, times: np.ndarray, before: float, n_items: int, k: int) -> np.ndarray:
+    """The ``k`` items with the most positives strictly before ``before``, most first (ties: lower index);
+    what the training run at that time publishes as ``item_popularity.npy`` for serving's ``popular`` source."""
+    counts = np.bincount(np.asarray(items)[np.asarray(times) < before], minlength=n_items)
+    order = np.lexsort((np.arange(n_items), -counts))
+    out: np.ndarray = order[counts[order] > 0][:k]
+    return out
+
+
+def popularity_prior(items: np.ndarray, times: np.ndarray, before: float, n_items: int) -> np.ndarray:
+    """``popularity_prior_by_item`` of every item: positives strictly before ``before`` over the most
+    popular item's (0 when there are none) -- what serving computes from the training run's
+    ``item_popularity.npy`` (``serving.item_index.ItemVectors.popularity_share``)."""
+    counts = np.bincount(np.asarray(items)[np.asarray(times) < before], minlength=n_items).astype(np.float64)
+    top = counts.max() if counts.size else 0.0
+    out: np.ndarray = counts / top if top > 0 else counts
+    return out
+
+
 def impression_rows(snap: Snapshot, columns: tuple[str, ...]) -> tuple[list[np.ndarray], list[int], list[str], list[float]]:
     table = read_examples_table(snap)
     X, y, groups, times = [], [], [], []
@@ -194,7 +228,8 @@ def impression_rows(snap: Snapshot, columns: tuple[str, ...]) -> tuple[list[np.n
         where = {n: k for k, n in enumerate(served)}
         if any(n not in where for n in columns):
             continue
-        X.append(np.array([values[where[n]] for n in columns], dtype=np.float32))
+        vals = np.array([values[where[n]] for n in columns], dtype=np.float64)
+        X.append(np.where(vals <= MISSING_FEATURE, np.nan, vals).astype(np.float32))  # the sentinel back to NaN
         y.append(max(0, int(row["grade"])))
         groups.append(row["group_id"])
         times.append(float(row["ts"]))
@@ -203,8 +238,10 @@ def impression_rows(snap: Snapshot, columns: tuple[str, ...]) -> tuple[list[np.n
 
 def build_ranker_data(snap: Snapshot, data: TrainingData, fit_model: FactorModel, cut_time: float,
                       cfg: RankerDataConfig = RankerDataConfig(), progress: bool = False) -> RankerData:
-    columns = pit_names() + (RETRIEVAL,)
-    X_imp, y_imp, g_imp, t_imp = impression_rows(snap, columns)
+    stream = pit_names()
+    kept = [j for j, n in enumerate(stream) if n not in cfg.exclude_features]
+    columns = tuple(stream[j] for j in kept) + EXTRA
+    X_imp, y_imp, g_imp, t_imp = _with_positive(*impression_rows(snap, columns))
     _, g_codes = np.unique(np.asarray(g_imp, dtype=object), return_inverse=True) if g_imp else (None, np.zeros(0, np.int64))
     n_imp = int(g_codes.max()) + 1 if len(g_codes) else 0
     parts_X = [np.vstack(X_imp)] if X_imp else []
@@ -220,7 +257,9 @@ def build_ranker_data(snap: Snapshot, data: TrainingData, fit_model: FactorModel
         bf = hard_negative_groups(pos.users[late], pos.items[late], data.times[late],
                                   np.maximum(pos.values[late].astype(np.int64), 1), q, fit_model.item_vectors(),
                                   pos.users, pos.items, cfg.n_hard_negatives, cfg.n_random_negatives, cfg.seed,
-                                  cfg.candidate_k, cfg.max_backfill_groups, group_id_start=n_imp)
+                                  cfg.candidate_k, cfg.max_backfill_groups, group_id_start=n_imp,
+                                  popular=popular_items(pos.items, data.times, cut_time, len(data.item_ids),
+                                                        cfg.popular_k), n_popular=cfg.n_popular_negatives)
         n_back = len(np.unique(bf.group_ids))
         if n_back == 0:
             raise ValueError(f"none of the {late.size} validation-period positives is in the retrieval model's top "
@@ -233,7 +272,8 @@ def build_ranker_data(snap: Snapshot, data: TrainingData, fit_model: FactorModel
         start = None if cfg.replay_horizon_s is None else float(bf.times.min()) - cfg.replay_horizon_s
         events = _events_since(snap, start)
         feats = features_at(events, queries, progress=progress)
-        parts_X.append(np.hstack([np.vstack(feats), bf.retrieval[:, None]]))
+        prior = popularity_prior(pos.items, data.times, cut_time, len(data.item_ids))[bf.item_ids]
+        parts_X.append(np.hstack([np.vstack(feats)[:, kept], bf.retrieval[:, None], prior[:, None]]))
         parts_y.append(bf.labels.astype(np.int64))
         parts_g.append(bf.group_ids.astype(np.int64))
         parts_t.append(bf.times.astype(np.float64))
@@ -241,6 +281,15 @@ def build_ranker_data(snap: Snapshot, data: TrainingData, fit_model: FactorModel
         raise ValueError("no impressions and no positives to backfill from: nothing to train the ranker on")
     return RankerData(np.vstack(parts_X).astype(np.float32), np.concatenate(parts_y), np.concatenate(parts_g),
                       np.concatenate(parts_t), columns, n_imp, n_back, n_not_retrieved)
+
+
+def _with_positive(X: list[np.ndarray], y: list[int], groups: list[str], times: list[float]
+                   ) -> tuple[list[np.ndarray], list[int], list[str], list[float]]:
+    """Only impression groups with a positive label: a group nobody acted on has no LambdaRank gradient,
+    and it must not count towards ``min_impression_groups`` (nor score NDCG 1 on validation)."""
+    hit = {g for g, lab in zip(groups, y) if lab > 0}
+    keep = [k for k, g in enumerate(groups) if g in hit]
+    return [X[k] for k in keep], [y[k] for k in keep], [groups[k] for k in keep], [times[k] for k in keep]
 
 
 def _events_since(snap: Snapshot, start: float | None) -> list:  # type: ignore[type-arg]

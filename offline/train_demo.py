@@ -25,7 +25,9 @@ from streamrec.settings import Settings
 
 DEMO_CONFIG = TrainConfig(
     retrieval=RetrievalConfig(candidates=("als", "bpr")),
-    ranker_data=RankerDataConfig(max_backfill_groups=2000),
+    # replay the whole log for point-in-time features: a 14-day replay sees only the last weeks of all-time
+    # aggregates (rating_mean_by_item, rating_mean_by_user, ...) that serving reads over the whole history
+    ranker_data=RankerDataConfig(max_backfill_groups=2000, replay_horizon_s=None),
 )
 
 

@@ -99,6 +99,19 @@ def baseline_check(candidate: dict[str, float], retrieval_order: dict[str, float
     return None
 
 
+POPULARITY_FILE = "item_popularity.npy"  # = serving.item_index.POPULARITY_FILE
+
+
+def write_popularity(directory: Path, items: np.ndarray, n_items: int) -> Path:
+    """``item_popularity.npy``: float32 (n_items,), positives per item over the whole training data, in
+    ``item_ids.json`` order: the long-window popularity behind serving's ``popular`` source and cold start."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / POPULARITY_FILE
+    np.save(path, np.bincount(np.asarray(items, np.int64), minlength=n_items).astype(np.float32),
+            allow_pickle=False)
+    return path
+
+
 def _run_logger(path: Path) -> logging.Logger:
     logger = logging.getLogger(f"streamrec.train.{path.parent.name}")
     logger.setLevel(logging.INFO)
@@ -183,6 +196,7 @@ def train_once(snap: Snapshot, registry: ModelRegistry, run_dir: Path, now: date
     s = stage("ranker", s)
     current = _current_on_valid(registry, rd, tr)
     files = write_artifacts(run_dir / "artifacts", tr.model_text(), final, data.item_ids, data.user_ids)
+    files[POPULARITY_FILE] = write_popularity(run_dir / "artifacts", data.positives.items, len(data.item_ids))
     metrics = {**tr.metrics, **{f"retrieval_{k}": v for k, v in sel.scores[sel.name].items() if k != "fit_seconds"},
                **{f"retrieval_order_{k}": v for k, v in retrieval_order.items()}, "tied_group_share": tied,
                "ndcg@10_minus_retrieval_order": diff, "ndcg@10_minus_retrieval_order_ci_low": lo,

@@ -1,15 +1,17 @@
 """Candidate sources and their merge: ANN over the user vector, item-to-item neighbours of
-recent history, trending, fresh.
+recent history, long-window popular, trending, fresh.
 
 Each source yields ``(item_id, retrieval_score)`` best first.  :func:`merge`
 walks the sources in priority order and keeps, from each, up to its quota of
 items not excluded and not already taken by an earlier source (dedupe across
 sources: an item keeps the first source that found it); the total is capped.
 
-Retrieval scores: cosine similarity for ``ann`` and ``neighbours``;
-``0.5 * (1 - rank / n)`` for ``trending`` and ``0.25 * (1 - rank / n)`` for
-``fresh`` (rank-based), so the heuristic ranker prefers personal matches over
-merely popular items, and popular over merely new ones.
+Each source's own scores order it: cosine similarity for ``ann`` and ``neighbours``;
+``0.5 * (1 - rank / n)`` for ``popular``/``trending`` and ``0.25 * (1 - rank / n)`` for
+``fresh`` (rank-based).  The ``retrieval_score`` the ranker sees is one scale for
+every source (:func:`query_scores`): the cosine of the user's ANN query and the
+candidate's item vector, 0 for an item without a vector -- the same definition
+``offline.ranker_data`` uses for every row of its training groups.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 
 from serving.item_index import ItemVectors
 
-SOURCES = ("ann", "neighbours", "trending", "fresh")
+SOURCES = ("ann", "popular", "neighbours", "trending", "fresh")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +119,38 @@ def user_vector(vectors: ItemVectors, history: Sequence[str], seeds: int) -> np.
     return out
 
 
-def ann_ranked(vectors: ItemVectors | None, history: Sequence[str], seeds: int, k: int) -> Ranked:
+def query_scores(vectors: ItemVectors | None, query: np.ndarray | None, item_ids: Sequence[str]) -> np.ndarray:
+    """``retrieval_score`` of every candidate on one scale: cosine of the unit ``query`` and the item's
+    unit vector; 0.0 (orthogonal: no evidence either way) for items without a vector or without a query."""
+    if vectors is None or query is None or not len(item_ids):
+        return np.zeros(len(item_ids), dtype=np.float64)
+    q = np.asarray(query, np.float64).reshape(-1)
+    n = float(np.linalg.norm(q))
+    if n <= 0.0:
+        return np.zeros(len(item_ids), dtype=np.float64)
+    out: np.ndarray = vectors.rows(item_ids).astype(np.float64) @ (q / n)
+    return out
+
+
+def popularity_scores(vectors: ItemVectors | None, item_ids: Sequence[str]) -> np.ndarray:
+    """``popularity_prior_by_item`` of each candidate (``ItemVectors.popularity_share``; 0 without one)."""
+    if vectors is None:
+        return np.zeros(len(item_ids), dtype=np.float64)
+    return vectors.popularity_share(item_ids)
+
+
+def popular_ranked(vectors: ItemVectors | None, k: int) -> Ranked:
+    """The long-window popular items published with the index (``ItemVectors.popular``), best first."""
+    items = [] if vectors is None or k <= 0 else list(vectors.popular[:k])
+    return Ranked("popular", items, rank_scores(len(items)))
+
+
+def ann_ranked(vectors: ItemVectors | None, history: Sequence[str], seeds: int, k: int,
+               query: np.ndarray | None = None) -> Ranked:
+    """Inner-product search with ``query`` (default: :func:`user_vector` of the history)."""
     if vectors is None or k <= 0:
         return Ranked("ann", [], [])
-    q = user_vector(vectors, history, seeds)
+    q = user_vector(vectors, history, seeds) if query is None else query
     if q is None:
         return Ranked("ann", [], [])
     rows, scores = vectors.search_rows(q, k)

@@ -29,13 +29,15 @@ class ItemRows:
         return len(self.slot)
 
     def lookup(self, items: Sequence[str], now_s: float) -> tuple[np.ndarray, list[int]]:
-        """(slot per item, -1 where missing or older than the TTL; positions of those misses)."""
+        """(slot per item, -1 where missing, older than the TTL or computed at a later clock than ``now_s``
+        -- a row from the "future" is not point-in-time for this request; positions of those misses)."""
         get = self.slot.get
         slots = np.fromiter((get(i, -1) for i in items), dtype=np.int64, count=len(items))
         if self.ttl_s <= 0:
             slots[:] = -1
         else:
-            stale = (slots < 0) | (now_s - self.at[slots] > self.ttl_s)
+            at = self.at[slots]
+            stale = (slots < 0) | (now_s - at > self.ttl_s) | (at > now_s)
             slots[stale] = -1
         return slots, np.flatnonzero(slots < 0).tolist()
 

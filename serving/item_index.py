@@ -6,6 +6,8 @@ version directory in the registry)::
     item_ids.json      JSON list of item ids, row order of the vectors
     item_vectors.npy   float32 (n, d), loaded with allow_pickle=False (never pickle)
     items.faiss        optional prebuilt index (FAISS native format) whose ids are row numbers
+    item_popularity.npy optional float32 (n,): long-window popularity (positives per item in the
+                       training run's data), the ``popular`` candidate source and the cold-start order
 
 Vectors are L2-normalised so inner product is cosine.  The index is exact
 (flat) below ``hnsw_threshold`` items and HNSW above (``offline.ann``).
@@ -14,8 +16,8 @@ assignment, so a request sees either the old or the new index, never a mix;
 :meth:`ItemVectors.with_items` builds a copy with fresh items added.
 When no artifacts exist the holder is empty and ANN sources return nothing.
 
-TODO(streams): when the streams engineer's per-user vectors land in Redis
-(float32 LE bytes + version), use them instead of the mean of history vectors.
+TODO(streams): the per-user vectors in Redis (``vec:{ver}:user:{u}``) could replace the mean
+of history vectors as the ANN query; that needs one more key in ``LiveReader.head``.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ faiss.omp_set_num_threads(1)
 IDS_FILE = "item_ids.json"
 VECTORS_FILE = "item_vectors.npy"
 INDEX_FILE = "items.faiss"
+POPULARITY_FILE = "item_popularity.npy"
+POPULAR_MAX = 1000
+"""Longest ``popular`` list kept (best first)."""
 NEIGHBOUR_CACHE = 200_000
 """Most items whose nearest neighbours are remembered (per index version)."""
 NEIGHBOUR_MIN = 32
@@ -61,6 +66,16 @@ class ItemVectors:
     vectors: np.ndarray  # (n, d) unit float32
     index: ItemIndex  # ids are row numbers
     _neighbours: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    popularity: np.ndarray | None = None  # (n,) long-window popularity per row, or None
+
+    @cached_property
+    def popular(self) -> tuple[str, ...]:
+        """Item ids with popularity > 0, most popular first (ties: lower row), at most ``POPULAR_MAX``."""
+        if self.popularity is None or len(self.popularity) != len(self.ids):
+            return ()
+        pop = np.asarray(self.popularity, np.float64)
+        order = np.lexsort((np.arange(pop.size), -pop))
+        return tuple(self.ids[r] for r in order[pop[order] > 0][:POPULAR_MAX].tolist())
 
     @cached_property
     def _flat(self) -> bool:
@@ -75,7 +90,8 @@ class ItemVectors:
 
     @classmethod
     def build(cls, ids: Sequence[str], vectors: np.ndarray, version: str,
-              config: ANNConfig = ANNConfig(), index: ItemIndex | None = None) -> ItemVectors:
+              config: ANNConfig = ANNConfig(), index: ItemIndex | None = None,
+              popularity: np.ndarray | None = None) -> ItemVectors:
         ids = tuple(ids)
         if len(set(ids)) != len(ids):
             raise ValueError("item ids in the ANN artifacts are not unique")
@@ -86,7 +102,12 @@ class ItemVectors:
             index = ItemIndex.build(vec, np.arange(len(ids), dtype=np.int64), config)
         elif len(index) != len(ids) or index.dim != vec.shape[1]:
             raise ValueError(f"{INDEX_FILE} holds {len(index)} x {index.dim}; vectors are {vec.shape}")
-        return cls(version, ids, {i: n for n, i in enumerate(ids)}, vec, index)
+        pop = None
+        if popularity is not None:
+            pop = np.asarray(popularity, np.float32).reshape(-1)
+            if pop.shape[0] != len(ids):
+                raise ValueError(f"{POPULARITY_FILE} holds {pop.shape[0]} values; expected {len(ids)}")
+        return cls(version, ids, {i: n for n, i in enumerate(ids)}, vec, index, popularity=pop)
 
     @classmethod
     def load(cls, directory: Path, version: str, config: ANNConfig = ANNConfig()) -> ItemVectors | None:
@@ -96,7 +117,9 @@ class ItemVectors:
         ids = json.loads(ids_path.read_text())
         vectors = np.load(vec_path, allow_pickle=False)
         index = ItemIndex.load(directory / INDEX_FILE, config.ef_search) if (directory / INDEX_FILE).is_file() else None
-        return cls.build(ids, vectors, version, config, index)
+        pop_path = directory / POPULARITY_FILE
+        pop = np.load(pop_path, allow_pickle=False) if pop_path.is_file() else None
+        return cls.build(ids, vectors, version, config, index, pop)
 
     def with_items(self, ids: Sequence[str], vectors: np.ndarray, version: str) -> tuple[ItemVectors, int]:
         """A copy with the new ids appended (ids already present are skipped); returns (copy, added)."""
@@ -110,7 +133,26 @@ class ItemVectors:
         index = ItemIndex(faiss.clone_index(self.index._index), self.dim)
         if keep:
             index.add(vec[keep], np.arange(len(self.ids), len(new_ids), dtype=np.int64))
-        return ItemVectors(version, new_ids, {i: n for n, i in enumerate(new_ids)}, new_vec, index), len(keep)
+        pop = None if self.popularity is None else np.concatenate([self.popularity, np.zeros(len(keep), np.float32)])
+        return ItemVectors(version, new_ids, {i: n for n, i in enumerate(new_ids)}, new_vec, index,
+                           popularity=pop), len(keep)
+
+    def popularity_share(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Each item's popularity over the most popular item's (in [0, 1]); 0 for unknown items or
+        without a popularity artifact.  ``offline.ranker_data.popularity_prior`` is the training twin."""
+        out = np.zeros(len(item_ids), dtype=np.float64)
+        pop, top = self.popularity, self._popularity_max
+        if pop is None or top <= 0.0:
+            return out
+        at = self.positions(item_ids)
+        ok = at >= 0
+        out[ok] = pop[at[ok]].astype(np.float64) / top
+        return out
+
+    @cached_property
+    def _popularity_max(self) -> float:
+        pop = self.popularity
+        return 0.0 if pop is None or len(pop) != len(self.ids) or not len(pop) else float(pop.max())
 
     def positions(self, item_ids: Sequence[str]) -> np.ndarray:
         """Row of each item, -1 for items not in the index."""
@@ -189,11 +231,11 @@ class IndexHolder:
 def artifact_signature(directory: Path) -> tuple[object, ...] | None:
     """A cheap change detector for an artifact directory (mtime and size of its files)."""
     parts: list[object] = [str(directory)]
-    for name in (IDS_FILE, VECTORS_FILE, INDEX_FILE):
+    for name in (IDS_FILE, VECTORS_FILE, INDEX_FILE, POPULARITY_FILE):
         try:
             st = (directory / name).stat()
         except FileNotFoundError:
-            if name != INDEX_FILE:
+            if name in (IDS_FILE, VECTORS_FILE):
                 return None
             continue
         parts += [name, st.st_mtime_ns, st.st_size]

@@ -5,11 +5,12 @@ modules.  Every Redis round trip of a request must finish within ``serving_budge
 a failure or an overrun opens the breaker and the request is answered from the
 cached trending list with ``degraded=True`` (see ``serving.degrade``).
 
-Unknown users (no history) get trending and fresh items, ordered by their
-retrieval score and diversified across categories by MMR; once their first
-events are applied (``min_watermark`` gives read-your-writes) they get the
-personal path: ANN over the user vector and neighbours of recent history, then
-the ranker.
+Unknown users (no history) get the long-window popular items (published with the
+index by the last training run), then trending and fresh ones, in that order and
+diversified across categories by MMR; once their first events are applied
+(``min_watermark`` gives read-your-writes) they get the personal path: ANN over the
+user vector, popular items, neighbours of recent history, trending and fresh, all
+with ``retrieval_score`` = cosine to the user's ANN query, then the ranker.
 """
 
 from __future__ import annotations
@@ -131,18 +132,25 @@ class Pipeline:
         exclude.update(history)
         trending = cands.Ranked("trending", head.trending, cands.rank_scores(len(head.trending)))
         fresh = cands.Ranked("fresh", head.fresh, cands.rank_scores(len(head.fresh), 0.25))
-        if cold:  # trending; fresh items only fill in when too few items trend
-            quotas = {"trending": s.serving_quota_trending + s.serving_quota_ann + s.serving_quota_neighbours,
+        popular = cands.popular_ranked(vectors, s.serving_quota_trending + len(exclude))
+        query = None
+        if cold:  # popular, then trending; fresh items only fill in when too few items trend
+            quotas = {"popular": s.serving_quota_trending,
+                      "trending": s.serving_quota_trending + s.serving_quota_ann + s.serving_quota_neighbours,
                       "fresh": max(0, 3 * req.k - len(head.trending))}
-            sources = [trending, fresh]
+            sources = [popular, trending, fresh]
         else:
-            quotas = {"ann": s.serving_quota_ann, "neighbours": s.serving_quota_neighbours,
-                      "trending": s.serving_quota_trending, "fresh": s.serving_quota_fresh}
+            quotas = {"ann": s.serving_quota_ann, "popular": s.serving_quota_trending,
+                      "neighbours": s.serving_quota_neighbours, "trending": s.serving_quota_trending,
+                      "fresh": s.serving_quota_fresh}
             seeds = s.serving_history_seeds
-            sources = [cands.ann_ranked(vectors, history, seeds, s.serving_quota_ann + len(exclude)),
-                       cands.neighbour_ranked(vectors, history, seeds, s.serving_quota_neighbours),
+            query = None if vectors is None else cands.user_vector(vectors, history, seeds)
+            sources = [cands.ann_ranked(vectors, history, seeds, s.serving_quota_ann + len(exclude), query),
+                       popular, cands.neighbour_ranked(vectors, history, seeds, s.serving_quota_neighbours),
                        trending, fresh]
         found = cands.merge_ranked(sources, quotas, s.serving_max_candidates, exclude)
+        # one scale for every source, what the ranker is trained on (cold start: no query, 0)
+        unified = cands.query_scores(vectors, query, found.ids)
         self.metrics.count_sources(found.sources)
         t = self._stage(timings, "candidates", t0)
 
@@ -155,18 +163,20 @@ class Pipeline:
             keep = [j for j, cats in enumerate(feats.categories) if _passes(cats, req)]
         t = self._stage(timings, "features", t)
 
-        retrieval = np.array([found.scores[j] for j in keep], dtype=np.float64)
+        retrieval = unified[keep]
+        prior = cands.popularity_scores(vectors, [ids[j] for j in keep])
         base = feats.matrix if len(keep) == len(ids) else feats.matrix[keep]
         loaded = self.models.current
         ranker, version = loaded.ranker, loaded.ranker.version
         try:
-            X = self.models.matrix(ranker, base, retrieval)
+            X = self.models.matrix(ranker, base, retrieval, prior)
         except FeatureMismatch:
             self.metrics.fallbacks.labels(reason="feature_mismatch").inc()
             ranker = self.models.heuristic.ranker
-            version, X = ranker.version, columns_matrix(base, retrieval)
-        if cold:
-            relevance, version = retrieval, COLD_START_VERSION
+            version, X = ranker.version, columns_matrix(base, retrieval, prior)
+        if cold:  # the merge order: popular, then trending, then fresh
+            relevance = np.asarray(cands.rank_scores(len(ids), 1.0), dtype=np.float64)[keep]
+            version = COLD_START_VERSION
         else:
             relevance = ranker.score(X) if len(keep) else np.zeros(0)
         t = self._stage(timings, "score", t)
@@ -191,7 +201,7 @@ class Pipeline:
                     "feature_age_s": float(feats.age_s[keep[j]]),
                     "contributions": [] if contrib is None else
                     [{"feature": f, "value": v} for f, v in top_contributions(contrib[n], names, 5)],
-                    "relevance": "trending (cold start)" if cold else "ranker",
+                    "relevance": "popular, then trending (cold start)" if cold else "ranker",
                 }
         self._stage(timings, "mmr", t)
         self.impressions.log(Pending(req.user_id, req.request_id, now, tuple(i.item_id for i in items),
@@ -239,7 +249,8 @@ class Pipeline:
             raise StoreUnavailable(f"online store unavailable or over budget: {err!r}") from err
         self.breaker.success()
         t = self._stage(timings, "features", t0)
-        full = columns_matrix(feats.matrix, np.zeros(len(item_ids)))
+        full = columns_matrix(feats.matrix, np.zeros(len(item_ids)),
+                              cands.popularity_scores(self.index.current, item_ids))
         loaded = self.models.current
         ranker = loaded.ranker
         try:

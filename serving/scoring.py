@@ -8,8 +8,10 @@ its whole duration and none is dropped.  A corrupt version is refused and the
 current ranker stays.  With no promoted model, :class:`HeuristicRanker` ranks
 (see ``serving.ranker.DEFAULT_HEURISTIC``).
 
-Columns: the feature registry's names plus ``retrieval_score`` (the candidate
-source's score).  :meth:`Scorer.matrix_for` reorders them into the ranker's own
+Columns: the feature registry's names plus ``retrieval_score`` (the cosine of the
+user's ANN query and the candidate, ``serving.candidates.query_scores``) and
+``popularity_prior_by_item`` (the candidate's positives in the last training run's
+data over the most popular item's, ``ItemVectors.popularity_share``).  :meth:`Scorer.matrix_for` reorders them into the ranker's own
 feature order and checks the names (``check_features``); a model needing a
 feature serving cannot supply falls back to the heuristic (counted).
 """
@@ -30,6 +32,8 @@ from serving.ranker import FeatureMismatch, HeuristicRanker, Ranker
 log = logging.getLogger("streamrec.serving.scoring")
 
 RETRIEVAL = "retrieval_score"
+POPULARITY = "popularity_prior_by_item"
+EXTRA = (RETRIEVAL, POPULARITY)  # = offline.ranker_data.EXTRA: the columns after the registry's features
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,14 +45,15 @@ class Loaded:
 class ModelHolder:
     def __init__(self, registry_dir: Path, base_names: Sequence[str]) -> None:
         self.registry = ModelRegistry(registry_dir)
-        self.columns = tuple(base_names) + (RETRIEVAL,)
+        self.columns = tuple(base_names) + EXTRA
         self.heuristic = Loaded(HeuristicRanker(self.columns), None)
         self.current = self.heuristic
         self.failed: str | None = None  # a version that failed to load (not retried until it changes)
         self._orders: dict[int, tuple[Ranker, np.ndarray | None]] = {}  # id(ranker) -> column order
 
-    def matrix(self, ranker: Ranker, base: np.ndarray, retrieval: np.ndarray) -> np.ndarray:
-        """The ranker's float64 input: ``columns_matrix(base, retrieval)`` in the ranker's feature
+    def matrix(self, ranker: Ranker, base: np.ndarray, retrieval: np.ndarray,
+               popularity: np.ndarray | None = None) -> np.ndarray:
+        """The ranker's float64 input: ``columns_matrix(base, retrieval, popularity)`` in the ranker's feature
         order.  The order is computed and checked (``matrix_for``) once per ranker."""
         hit = self._orders.get(id(ranker))
         if hit is None or hit[0] is not ranker:
@@ -56,7 +61,7 @@ class ModelHolder:
                 self._orders.clear()
             order = column_order(ranker, self.columns)
             hit = self._orders[id(ranker)] = (ranker, order)
-        full = columns_matrix(base, retrieval)
+        full = columns_matrix(base, retrieval, np.zeros(len(base)) if popularity is None else popularity)
         return full if hit[1] is None else full[:, hit[1]]
 
     def _load(self, version: str) -> Loaded:
@@ -90,11 +95,16 @@ class ModelHolder:
         return True
 
 
-def columns_matrix(base: np.ndarray, retrieval: np.ndarray) -> np.ndarray:
-    """Registry features plus the retrieval score column (float64, C-contiguous, for the rankers)."""
-    out = np.empty((base.shape[0], base.shape[1] + 1), dtype=np.float64)
-    out[:, :-1] = base
-    out[:, -1] = retrieval
+def columns_matrix(base: np.ndarray, retrieval: np.ndarray, popularity: np.ndarray | None = None) -> np.ndarray:
+    """Registry features plus the retrieval score column and, when given, the popularity prior column
+    (float64, C-contiguous, for the rankers)."""
+    extra = 1 if popularity is None else 2
+    n = base.shape[1]
+    out = np.empty((base.shape[0], n + extra), dtype=np.float64)
+    out[:, :n] = base
+    out[:, n] = retrieval
+    if popularity is not None:
+        out[:, n + 1] = popularity
     return out
 
 

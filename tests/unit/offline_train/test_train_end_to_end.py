@@ -47,10 +47,11 @@ def test_train_publishes_a_promoted_model_with_report_and_artifacts(
     assert version is not None and "promoted" in out
     m = reg.verify(version)
     assert {"ndcg@5", "ndcg@10", "ndcg@20"} <= m.metrics.keys()
-    assert m.feature_names[-1] == "retrieval_score" and len(m.feature_names) > 40
+    assert m.feature_names[-2:] == ["retrieval_score", "popularity_prior_by_item"] and len(m.feature_names) > 40
     assert m.notes["retrieval_model"] in m.notes["retrieval_selection"]
     vdir = reg.versions_dir / version
-    assert set(m.files) >= {"model.txt", "retrieval.pt", "items.faiss", "item_vectors.npy", "item_ids.json"}
+    assert set(m.files) >= {"model.txt", "retrieval.pt", "items.faiss", "item_vectors.npy", "item_ids.json",
+                            "item_popularity.npy"}
     vectors = np.load(vdir / "item_vectors.npy", allow_pickle=False)
     assert vectors.shape[0] == len(json.loads((vdir / "item_ids.json").read_text())) == 150
     assert (report.parent / "train.log").read_text().count("gate:") == 1

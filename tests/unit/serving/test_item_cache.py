@@ -34,3 +34,15 @@ def test_a_full_cache_starts_over() -> None:
     c.put(["d", "e"], np.ones((2, 1), dtype=np.float32), now_s=1.0)
     assert sorted(c.slot) == ["d", "e"]
     assert c.lookup(["a", "d"], 1.0)[1] == [0]
+
+
+def test_rows_computed_at_a_later_clock_are_not_used_for_an_earlier_request() -> None:
+    import numpy as np
+
+    from serving.item_cache import ItemRows
+
+    rows = ItemRows(2, 60.0, 10)
+    rows.put(["a"], np.ones((1, 2), dtype=np.float32), 1000.0)
+    assert rows.lookup(["a"], 1030.0)[1] == []  # within the TTL
+    assert rows.lookup(["a"], 1100.0)[1] == [0]  # older than the TTL
+    assert rows.lookup(["a"], 500.0)[1] == [0]  # computed "in the future" of this request's clock
