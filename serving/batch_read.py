@@ -23,27 +23,33 @@ import redis.exceptions as rexc
 from streams import keys
 from streams.store import Read, StoreUnavailable
 
-READ_LUA = r"""
+READS_LUA = r"""
+-- answers a decoded list of reads [op, key, args...] under namespace ns (shared by the live reader)
+local function run_reads(ns, reads)
+  local out = {}
+  for n = 1, #reads do
+    local rd = reads[n]
+    local op, k = rd[1], ns .. ':' .. rd[2]
+    local r
+    if op == 'hgetall' then r = redis.call('HGETALL', k)
+    elseif op == 'hmget' then
+      if #rd >= 3 then r = redis.call('HMGET', k, unpack(rd, 3)) else r = {} end
+    elseif op == 'zrevrange' then r = redis.call('ZREVRANGE', k, rd[3], rd[4], 'WITHSCORES')
+    elseif op == 'zscore' then r = redis.call('ZSCORE', k, rd[3])
+    elseif op == 'zcard' then r = redis.call('ZCARD', k)
+    else error('unsupported read op ' .. op) end
+    out[n] = r
+  end
+  return out
+end
+"""
+
+READ_LUA = READS_LUA + r"""
 local ns = ARGV[1]
 if string.sub(ns, 1, 1) == '@' then
   ns = redis.call('GET', 'streamrec:live') or string.sub(ns, 2)
 end
-local reads = cjson.decode(ARGV[2])
-local out = {}
-for n = 1, #reads do
-  local rd = reads[n]
-  local op, k = rd[1], ns .. ':' .. rd[2]
-  local r
-  if op == 'hgetall' then r = redis.call('HGETALL', k)
-  elseif op == 'hmget' then
-    if #rd >= 3 then r = redis.call('HMGET', k, unpack(rd, 3)) else r = {} end
-  elseif op == 'zrevrange' then r = redis.call('ZREVRANGE', k, rd[3], rd[4], 'WITHSCORES')
-  elseif op == 'zscore' then r = redis.call('ZSCORE', k, rd[3])
-  elseif op == 'zcard' then r = redis.call('ZCARD', k)
-  else return redis.error_reply('unsupported read op ' .. op) end
-  out[n] = r
-end
-return cjson.encode(out)
+return cjson.encode(run_reads(ns, cjson.decode(ARGV[2])))
 """
 
 SUPPORTED = frozenset({"hgetall", "hmget", "zrevrange", "zscore", "zcard"})

@@ -24,7 +24,7 @@ from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 import orjson
 
-from serving.batch_read import REDIS_DOWN, BatchReader, decode_results, encode_reads
+from serving.batch_read import READS_LUA, REDIS_DOWN, BatchReader, decode_results, encode_reads
 from streams import keys
 from streams.features import keys as fkeys
 from streams.store import Read, StoreUnavailable
@@ -74,7 +74,7 @@ out[4] = table.concat(redis.call('HGETALL', ns .. ':' .. ARGV[8]), '\31')
 return out
 """
 
-LIVE_LUA = r"""
+LIVE_LUA = READS_LUA + r"""
 local ns = ARGV[1]
 if string.sub(ns, 1, 1) == '@' then ns = redis.call('GET', 'streamrec:live') or string.sub(ns, 2) end
 local cpre, csuf = ns .. ':' .. ARGV[4], ARGV[5] .. ''
@@ -112,22 +112,7 @@ for j = 1, #ids do
 end
 local generic = '[]'
 if ARGV[2] ~= '[]' then
-  local reads = cjson.decode(ARGV[2])
-  local res = {}
-  for n = 1, #reads do
-    local rd = reads[n]
-    local op, k = rd[1], ns .. ':' .. rd[2]
-    local r
-    if op == 'hgetall' then r = redis.call('HGETALL', k)
-    elseif op == 'hmget' then
-      if #rd >= 3 then r = redis.call('HMGET', k, unpack(rd, 3)) else r = {} end
-    elseif op == 'zrevrange' then r = redis.call('ZREVRANGE', k, rd[3], rd[4], 'WITHSCORES')
-    elseif op == 'zscore' then r = redis.call('ZSCORE', k, rd[3])
-    elseif op == 'zcard' then r = redis.call('ZCARD', k)
-    else return redis.error_reply('unsupported read op ' .. op) end
-    res[n] = r
-  end
-  generic = cjson.encode(res)
+  generic = cjson.encode(run_reads(ns, cjson.decode(ARGV[2])))
 end
 return {generic, has_ui and 1 or 0, table.concat(out, '\31')}
 """
