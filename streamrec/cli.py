@@ -12,6 +12,7 @@ from typing import Callable
 
 from pydantic import ValidationError
 
+from streamrec.argtypes import positive_float, positive_int
 from streamrec.errors import UserError, explain_settings_error
 
 
@@ -211,26 +212,6 @@ def _check_redis(url: str) -> None:
         raise UserError(f"cannot reach Redis at {url}: start it with `streamrec dev up` or set STREAMREC_REDIS_URL ({err})") from err
 
 
-def _positive_int(v: str) -> int:
-    try:
-        n = int(v)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {v!r}") from err
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {n}")
-    return n
-
-
-def _positive_float(v: str) -> float:
-    try:
-        x = float(v)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected a number, got {v!r}") from err
-    if not x > 0:
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {v}")
-    return x
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="streamrec", description="Real-time event-streaming recommender.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -249,13 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sv = sub.add_parser("serve", help="run the HTTP API (uvicorn)")
     sv.add_argument("--host")
-    sv.add_argument("--port", type=_positive_int)
+    sv.add_argument("--port", type=positive_int)
     sv.set_defaults(fn=cmd_serve)
 
     pb = sub.add_parser("publish", help="replay a dataset into the events topic")
     pb.add_argument("dataset", choices=["movielens"])
-    pb.add_argument("--rate", type=_positive_float, help="events per second (default: as fast as possible)")
-    pb.add_argument("--limit", type=_positive_int, help="publish only the first N ratings (by time)")
+    pb.add_argument("--rate", type=positive_float, help="events per second (default: as fast as possible)")
+    pb.add_argument("--limit", type=positive_int, help="publish only the first N ratings (by time)")
     pb.set_defaults(fn=cmd_publish)
 
     sc = sub.add_parser("schema", help="event contracts for app developers")
@@ -279,14 +260,14 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("which", choices=["ingest", "freshness", "serve", "train", "soak"])
     bn.add_argument("--source", default="movielens", help="train: movielens or a snapshot dir (`streamrec generate`)")
     _add_serve_bench_args(bn)
-    bn.add_argument("--minutes", type=_positive_float, default=5.0, help="soak: how long to run")
-    bn.add_argument("--rps", type=_positive_float, default=100.0, help="soak: /recommend requests per second")
+    bn.add_argument("--minutes", type=positive_float, default=5.0, help="soak: how long to run")
+    bn.add_argument("--rps", type=positive_float, default=100.0, help="soak: /recommend requests per second")
     bn.add_argument("--png", metavar="PATH", help="soak: where to write the plot (default beside --json)")
-    bn.add_argument("--events", type=_positive_int, default=200_000, help="ingest: events to push through")
-    bn.add_argument("--record-batch", type=_positive_int, default=None,
+    bn.add_argument("--events", type=positive_int, default=200_000, help="ingest: events to push through")
+    bn.add_argument("--record-batch", type=positive_int, default=None,
                     help="ingest: events per Kafka record (1 = one record per event; default STREAMREC_PUBLISH_BATCH)")
-    bn.add_argument("--probes", type=_positive_int, default=300, help="freshness: probe events")
-    bn.add_argument("--rate", type=_positive_float, default=None,
+    bn.add_argument("--probes", type=positive_int, default=300, help="freshness: probe events")
+    bn.add_argument("--rate", type=positive_float, default=None,
                     help="background events/s (freshness: 1000, soak: 2000)")
     bn.add_argument("--json", metavar="PATH", help="write the JSON here (default: print it)")
     bn.set_defaults(fn=cmd_bench)
@@ -296,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--since", help="event-time start (ISO 8601) of the data read from Kafka")
     tr.add_argument("--until", help="event-time end (ISO 8601, exclusive)")
     tr.add_argument("--every", help="run on a schedule, e.g. 1h (default STREAMREC_TRAIN_EVERY)")
-    tr.add_argument("--min-new-labels", type=_positive_int, help="also run after N new training examples")
+    tr.add_argument("--min-new-labels", type=positive_int, help="also run after N new training examples")
     tr.set_defaults(fn=cmd_train)
 
     md = sub.add_parser("models", help="the model registry: list, promote VERSION, rollback")
@@ -315,23 +296,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     gn = sub.add_parser("generate", help="a synthetic event log as a Parquet snapshot (for `train --source DIR`)")
     gn.add_argument("--out", required=True, help="snapshot directory to write")
-    gn.add_argument("--events", type=_positive_int, default=1_000_000)
-    gn.add_argument("--users", type=_positive_int, default=5_000)
-    gn.add_argument("--items", type=_positive_int, default=20_000)
+    gn.add_argument("--events", type=positive_int, default=1_000_000)
+    gn.add_argument("--users", type=positive_int, default=5_000)
+    gn.add_argument("--items", type=positive_int, default=20_000)
     gn.add_argument("--seed", type=int, default=0)
     gn.set_defaults(fn=cmd_generate)
 
     dm = sub.add_parser("demo", help="the whole loop on the embedded runtime, on MovieLens-100K")
-    dm.add_argument("--limit", type=_positive_int, help="replay only the first N ratings")
+    dm.add_argument("--limit", type=positive_int, help="replay only the first N ratings")
     dm.set_defaults(fn=cmd_demo)
     return p
 
 
 def _add_serve_bench_args(bn: argparse.ArgumentParser) -> None:
     """Options of `streamrec bench serve` (bench/serve.py)."""
-    bn.add_argument("--clients", type=_positive_int, default=2, help="serve: concurrent closed-loop clients")
-    bn.add_argument("--duration", type=_positive_float, default=20.0, help="serve: seconds of measured load")
-    bn.add_argument("--items", type=_positive_int, default=10_000, help="serve: catalogue size")
+    bn.add_argument("--clients", type=positive_int, default=2, help="serve: concurrent closed-loop clients")
+    bn.add_argument("--duration", type=positive_float, default=20.0, help="serve: seconds of measured load")
+    bn.add_argument("--items", type=positive_int, default=10_000, help="serve: catalogue size")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,39 +10,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+from streamrec.argtypes import fraction, positive_int
 from streamrec.errors import UserError
 
 
-def _fraction(v: str) -> float:
-    try:
-        x = float(v)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.1, got {v!r}") from err
-    if not 0.0 < x <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], got {v}")
-    return x
-
-
-def _count(v: str) -> int:
-    try:
-        n = int(v)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {v!r}") from err
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {n}")
-    return n
-
-
 def add_eval_stream_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--limit", type=_count, help="stream: replay only the first N ratings (by time)")
-    p.add_argument("--chunk", type=_count, default=250,
+    p.add_argument("--limit", type=positive_int, help="stream: replay only the first N ratings (by time)")
+    p.add_argument("--chunk", type=positive_int, default=250,
                    help="stream: ratings published per step; queries see the state at the step's start (default 250)")
-    p.add_argument("--retrain-every", type=_fraction, default=0.1,
+    p.add_argument("--retrain-every", type=fraction, default=0.1,
                    help="stream: retrain after every this fraction of the stream (default 0.1; 1 = never)")
     p.add_argument("--mmr-lambda", type=float, default=1.0,
                    help="stream: MMR lambda sent with every /recommend (default 1 = rank by relevance only; "
                         "-1 = the server's default)")
-    p.add_argument("--concurrency", type=_count, default=4, help="stream: /recommend requests in flight (default 4)")
+    p.add_argument("--concurrency", type=positive_int, default=4, help="stream: /recommend requests in flight (default 4)")
 
 
 def eval_stream_command(settings: Any, args: argparse.Namespace) -> int:

@@ -1,0 +1,35 @@
+"""argparse value types shared by the CLI's commands (one clear message per bad value)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def positive_int(v: str) -> int:
+    try:
+        n = int(v)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {v!r}") from err
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {n}")
+    return n
+
+
+def positive_float(v: str) -> float:
+    try:
+        x = float(v)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a number, got {v!r}") from err
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {v}")
+    return x
+
+
+def fraction(v: str) -> float:
+    try:
+        x = float(v)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.1, got {v!r}") from err
+    if not 0.0 < x <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], got {v}")
+    return x
