@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 
 import pytest
 import redis
@@ -19,12 +18,11 @@ import redis
 from schemas.events import ItemMeta
 from streams import keys
 from streams.batch import Record
-from streams.embeddings import encode_f32
 from streamrec.runtime import Child
 from streamrec.settings import Settings
 from tests.integration.conftest import run, wait_until
-from tests.integration.test_streams_recovery import (LABEL_ENV, applied_total, differing_keys, produce,
-                                                     redis_digest, reference_store)
+from tests.integration.test_streams_recovery import (LABEL_ENV, applied_total, assert_converges_to_reference,
+                                                     produce, publish_stream_vectors, remove_stream_vectors)
 from tests.unit.streams.streamgen import make_stream
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -49,11 +47,7 @@ def test_sigkill_at_five_random_points_of_50k_events(
     env.update(LABEL_ENV)
     s = Settings()
     stream = make_stream(29, n=N, partitions=4, users=800, items=1000)
-    rclient.hset(keys.VEC_META, mapping={"version": "itest", "dim": "4"})
-    pipe = rclient.pipeline()
-    for item, v in stream.vectors.items():
-        pipe.set(keys.trained_item_vector("itest", item), encode_f32(v))
-    pipe.execute()
+    publish_stream_vectors(rclient, stream)
     try:
         metas = [e for e in stream.events if isinstance(e, ItemMeta)]
         body = stream.events[len(metas):]
@@ -75,16 +69,8 @@ def test_sigkill_at_five_random_points_of_50k_events(
         pub.join(300)
         assert not pub.is_alive(), "the producer did not finish"
         assert len(killed_at) == KILLS and all(k < len(stream.events) for k in killed_at), killed_at
-        wait_until(lambda: applied_total(rclient, ns) >= len(stream.events), 600, "all events applied", worker)
-        time.sleep(1.0)
-        assert applied_total(rclient, ns) == len(stream.events)
-        live = run(redis_digest(s, ns))
-        ref = reference_store(records, s, stream.vectors)
-        assert live == run(ref.digest()), differing_keys(s, ns, ref)[:10]
-        # the stream really exercised labels and embeddings
-        assert int(rclient.hget(keys.namespaced(ns, "labels:counts"), "grade:0") or 0) > 0
+        assert_converges_to_reference(rclient, s, worker, records, stream, 600)
+        # ... and embeddings
         assert any(rclient.scan_iter(match=keys.namespaced(ns, "vec:itest:user:*"), count=10_000))
     finally:
-        rclient.delete(keys.VEC_META)
-        for k in rclient.scan_iter(match="streamrec:vec:itest:*", count=1000):
-            rclient.delete(k)
+        remove_stream_vectors(rclient)

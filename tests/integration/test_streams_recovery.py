@@ -116,19 +116,42 @@ async def redis_digest(s: Settings, ns: str) -> str:
         await c.aclose()
 
 
-@pytest.fixture()
-def vectors_published(rclient: redis.Redis):  # type: ignore[no-untyped-def]
-    stream = make_stream(11, n=N, partitions=4, users=300, items=400)
-    pipe = rclient.pipeline()
+def publish_stream_vectors(rclient: redis.Redis, stream) -> None:  # type: ignore[no-untyped-def]
+    """The stream's trained item vectors, as the trainer publishes them (model version "itest")."""
     rclient.hset(keys.VEC_META, mapping={"version": "itest", "dim": "4"})
-    raw = redis.Redis(connection_pool=rclient.connection_pool)
+    pipe = rclient.pipeline()
     for item, v in stream.vectors.items():
         pipe.set(keys.trained_item_vector("itest", item), encode_f32(v))
     pipe.execute()
-    yield stream
+
+
+def remove_stream_vectors(rclient: redis.Redis) -> None:
     rclient.delete(keys.VEC_META, keys.LIVE_POINTER)
-    for k in raw.scan_iter(match="streamrec:vec:itest:*", count=1000):
+    for k in rclient.scan_iter(match="streamrec:vec:itest:*", count=1000):
         rclient.delete(k)
+
+
+def assert_converges_to_reference(rclient: redis.Redis, s: Settings, worker: Child, records: list[Record],
+                                  stream, timeout: float) -> str:  # type: ignore[no-untyped-def]
+    """Every event applied exactly once and the live digest equal to an uninterrupted run's; returns it."""
+    ns = s.namespace
+    wait_until(lambda: applied_total(rclient, ns) >= len(stream.events), timeout, "all events applied", worker)
+    time.sleep(1.0)
+    assert applied_total(rclient, ns) == len(stream.events)
+    live = run(redis_digest(s, ns))
+    ref = reference_store(records, s, stream.vectors)
+    assert live == run(ref.digest()), differing_keys(s, ns, ref)[:10]
+    # the stream really exercised labels
+    assert int(rclient.hget(keys.namespaced(ns, "labels:counts"), "grade:0") or 0) > 0
+    return live
+
+
+@pytest.fixture()
+def vectors_published(rclient: redis.Redis):  # type: ignore[no-untyped-def]
+    stream = make_stream(11, n=N, partitions=4, users=300, items=400)
+    publish_stream_vectors(rclient, stream)
+    yield stream
+    remove_stream_vectors(rclient)
 
 
 def test_sigkill_three_times_then_replay_and_swap(
@@ -155,14 +178,8 @@ def test_sigkill_three_times_then_replay_and_swap(
         assert applied_total(rclient, ns) < len(stream.events), "each kill must land mid-stream"
         worker.start()
     pub.join(120)
-    wait_until(lambda: applied_total(rclient, ns) >= len(stream.events), 300, "all events applied", worker)
-    time.sleep(1.0)
-    assert applied_total(rclient, ns) == len(stream.events)
-    live = run(redis_digest(s, ns))
-    ref = reference_store(records, s, stream.vectors)
-    assert live == run(ref.digest()), differing_keys(s, ns, ref)[:10]
-    # the stream really exercised labels and embeddings
-    assert int(rclient.hget(keys.namespaced(ns, "labels:counts"), "grade:0") or 0) > 0
+    live = assert_converges_to_reference(rclient, s, worker, records, stream, 300)
+    # ... and embeddings
     assert rclient.exists(keys.namespaced(ns, keys.user_vector("itest", "u1")))
     assert any(rclient.scan_iter(match=keys.namespaced(ns, "vec:itest:item:*"), count=10_000))
 
