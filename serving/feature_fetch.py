@@ -181,7 +181,12 @@ class FeatureFetcher:
     def _user_category(self, X: np.ndarray, raw: RawResults, user_id: str, feature_set: np.ndarray,
                        now: datetime) -> None:
         """user x category features, computed once per distinct category set (as the family does)."""
-        distinct, where = np.unique(feature_set, return_inverse=True)
+        present = np.zeros(len(self.sets.sets), dtype=bool)
+        present[feature_set] = True
+        distinct = np.flatnonzero(present)
+        remap = np.zeros(len(present), dtype=np.int64)
+        remap[distinct] = np.arange(len(distinct))
+        where = remap[feature_set]
         pseudo = [f"{_PSEUDO}{k}" for k in range(len(distinct))]
         view = RawResults((), ())
         view.by_key = dict(raw.by_key)
@@ -189,16 +194,19 @@ class FeatureFetcher:
                             for p, c in zip(pseudo, distinct.tolist())})
         got = user_category.values(view, user_id, pseudo, now, self.cfg)
         for name, v in got.items():
-            X[:, self._col[name]] = v[where.reshape(-1)] if len(where) else v[:0]
+            X[:, self._col[name]] = v[where] if len(where) else v[:0]
 
 
 class CategorySets:
-    """Distinct category tuples, each given a small integer id once (per process); id 0 is ``()``."""
+    """Distinct category tuples, each given a small integer id once (per process); id 0 is ``()``.
+    ``single[k]`` is a code of set ``k``'s one distinct category (-1: none, -2: several), for MMR."""
 
     def __init__(self) -> None:
         self.sets: list[tuple[str, ...]] = [()]
         self._ids: dict[tuple[str, ...], int] = {(): 0}
         self._json: list[str] = ["[]"]
+        self._vocab: dict[str, int] = {}
+        self.single = np.full(64, -1, dtype=np.int64)
 
     def id(self, cats: tuple[str, ...]) -> int:
         got = self._ids.get(cats)
@@ -206,7 +214,17 @@ class CategorySets:
             got = self._ids[cats] = len(self.sets)
             self.sets.append(cats)
             self._json.append(json.dumps(list(cats)))
+            if got >= len(self.single):
+                self.single = np.concatenate([self.single, np.full(len(self.single), -1, dtype=np.int64)])
+            distinct = set(cats)
+            self.single[got] = -1 if not distinct else (
+                self._vocab.setdefault(cats[0], len(self._vocab)) if len(distinct) == 1 else -2)
         return got
+
+    def single_codes(self, ids: np.ndarray) -> np.ndarray | None:
+        """The one category code of each set in ``ids`` (-1: none), or None if one has several."""
+        codes = self.single[ids]
+        return None if (codes == -2).any() else codes
 
     def json(self, set_id: int) -> str:
         return self._json[set_id]

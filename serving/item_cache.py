@@ -12,6 +12,7 @@ Pure: numpy and the standard library only.
 from __future__ import annotations
 
 from collections import deque
+from itertools import repeat
 from typing import Sequence
 
 import numpy as np
@@ -34,8 +35,7 @@ class ItemRows:
     def lookup(self, items: Sequence[str], now_s: float) -> tuple[np.ndarray, list[int]]:
         """(slot per item, -1 where missing, older than the TTL or computed at a later clock than ``now_s``
         -- a row from the "future" is not point-in-time for this request; positions of those misses)."""
-        get = self.slot.get
-        slots = np.fromiter((get(i, -1) for i in items), dtype=np.int64, count=len(items))
+        slots = np.fromiter(map(self.slot.get, items, repeat(-1)), dtype=np.int64, count=len(items))
         if self.ttl_s <= 0:
             slots[:] = -1
         else:
