@@ -179,6 +179,13 @@ class ItemVectors:
         if not self._flat or len(self.ids) != len(self.index):
             res = self.index.search(q, k)
             return res.ids, res.scores
+        if q.shape[0] == 1:  # one query (a request): a matrix-vector product, no 2-D bookkeeping
+            sim = self.vectors @ q[0]
+            n = sim.shape[0]
+            got = np.argpartition(sim, n - k)[n - k:] if k < n else np.arange(n)
+            got_s = sim[got]
+            first = np.lexsort((got, -got_s))  # best first, then lower row (FAISS's tie order)
+            return got[first][None, :], got_s[first][None, :]
         sims = q @ self.vectors.T
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else \
             np.broadcast_to(np.arange(sims.shape[1]), sims.shape).copy()
