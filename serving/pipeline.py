@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
@@ -41,9 +40,6 @@ COLD_START_VERSION = "cold-start-trending"
 DEGRADED_VERSION = "degraded-trending"
 ReadFn = Callable[[Sequence[Read]], Awaitable[list[Any]]]
 T = TypeVar("T")
-OFFLOAD_ROWS = 64
-"""Candidate matrices at least this tall are scored in the scoring thread (LightGBM's predict releases the
-GIL, so the event loop serves other requests meanwhile); smaller ones inline (a thread hop costs ~50 us)."""
 
 
 class OverBudget(Exception):
@@ -90,10 +86,6 @@ class Pipeline:
     trending: TrendingCache
     impressions: ImpressionLogger
     metrics: Metrics
-    _scorer: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "streamrec-score"))
-
-    def close(self) -> None:
-        self._scorer.shutdown(wait=False, cancel_futures=True)
 
     async def _redis(self, coro: Awaitable[T]) -> T:
         """One Redis round trip within ``serving_budget_ms`` (the budget is per round trip)."""
@@ -190,12 +182,7 @@ class Pipeline:
             relevance = np.asarray(cands.rank_scores(len(ids), 1.0), dtype=np.float64)[keep]
             version = COLD_START_VERSION
         else:
-            if not len(keep):
-                relevance = np.zeros(0)
-            elif len(keep) >= OFFLOAD_ROWS:  # the booster releases the GIL: other requests go on meanwhile
-                relevance = await asyncio.get_running_loop().run_in_executor(self._scorer, ranker.score, X)
-            else:
-                relevance = ranker.score(X)
+            relevance = ranker.score(X) if len(keep) else np.zeros(0)
         t = self._stage(timings, "score", t)
 
         vec = None if (cold or vectors is None) else vectors.rows(kept_ids, kept_at)

@@ -176,7 +176,6 @@ class AppState:
             await asyncio.sleep(0.1)
         for t in self._tasks:
             t.cancel()
-        self.pipeline.close()
         # every step is bounded: a shutdown must finish even if a dependency hangs
         done, stuck = await asyncio.wait(self._tasks, timeout=5.0) if self._tasks else (set(), set())
         if stuck:
