@@ -1,9 +1,10 @@
 """Candidate features in ONE Redis round trip, in the feature registry's order.
 
 ``FeatureFetcher.fetch(user, items, now)`` gathers, in one :meth:`LiveReader.live`
-call, the reads of the user-side families (user, user x category), every
-candidate's categories and ``user:{u}:ui`` fields, and the item-family reads of
-candidates whose item-side row is not cached; it assembles a float32 matrix
+call, the reads of the user-side families (user, user x category), the
+candidates' ``user:{u}:ui`` fields, the categories of candidates whose categories
+are not cached, and the item-family reads of candidates whose item-side row is
+not cached; it assembles a float32 matrix
 whose columns follow ``feature_names(cfg)`` exactly as ``registry.assemble`` does
 (tested equal), computing every column with the families' own ``values``.
 
@@ -12,9 +13,11 @@ costly part, so their rows are shared across requests for ``item_ttl_s``
 (``STREAMREC_SERVING_ITEM_FEATURE_TTL_S``, default 60 s; 0 turns this off) in an
 :class:`~serving.item_cache.ItemRows` matrix.  Background tasks warm it with the
 whole ANN catalogue at start-up (:meth:`warm`) and recompute rows older than 3/4
-of the TTL (:meth:`refresh_oldest`), so requests rarely pay for a miss.  User,
-user x item, user x category and context features, and every candidate's
-categories, are read live on every request.  The age of the item-side row each
+of the TTL (:meth:`refresh_oldest`), so requests rarely pay for a miss.  The
+item's category list (``item:{i}:cats``) is read with its row and cached with it,
+as a :class:`CategorySets` id; an item without a stored list is read live on every
+request (so its first ``ItemMeta`` shows at once).  User, user x item, user x
+category and context features are read live on every request.  The age of the item-side row each
 candidate used is returned (explain: feature age).
 """
 
