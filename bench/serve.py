@@ -7,7 +7,9 @@ Starts its own Redis and broker on free ports (the shared ones are untouched),
 writes the online state and features of synthetic events, publishes a model
 with item vectors to a temporary registry, then starts ``streamrec serve`` as a
 child process (one worker process).  Stage times come from the API's
-``Server-Timing`` header.
+``Server-Timing`` header; ``cpu_ms_per_request`` is the CPU time of the API, Redis
+and the broker over each run divided by its requests, and the load average before
+and after is recorded, since the two cores are often shared.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing as mp
+import os
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -22,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import redis as syncredis
 
+from bench.ingest import process_cpu_s, redis_cpu_s
 from bench.serve_data import apply_all, catalogue, events, publish_model
 from streamrec import runtime, services
 
@@ -168,9 +173,18 @@ def run_bench(clients: int = 2, duration: float = 20.0, n_items: int = 10_000, n
         _wait_warm(url, n_items)
         bodies = [{"user_id": f"user{u}", "k": 20} for u in range(n_users)]
         runs: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+        load_before = os.getloadavg()
+        rclient = syncredis.Redis(port=red.port)
+        assert api.proc is not None
+        pids = {"api": api.proc.pid, "broker": kafka.proc.pid}
         for c in sorted(set(SWEEP) | {clients}):  # the reported concurrency runs for the full duration
             d = duration if c == clients else max(2.0, duration / 2)
-            runs[c] = drive(url, "/recommend", bodies, c, d), drive(url, "/healthz", [{}], c, d / 2)
+            before = _cpu(pids, rclient)
+            rec = drive(url, "/recommend", bodies, c, d)
+            rec["cpu_s"] = {k: v - before[k] for k, v in _cpu(pids, rclient).items()}
+            runs[c] = rec, drive(url, "/healthz", [{}], c, d / 2)
+        rclient.close()
+        load_after = os.getloadavg()
         import httpx
 
         one = httpx.post(url + "/recommend", json={"user_id": "user1", "k": 20, "explain": True}).json()
@@ -187,6 +201,7 @@ def run_bench(clients: int = 2, duration: float = 20.0, n_items: int = 10_000, n
         "clients": clients, "duration_s": duration, "items": n_items, "client": "raw asyncio HTTP/1.1, keep-alive",
         "model_version": one.get("model_version"), "items_returned": len(one.get("items", [])),
         "impressions_sent": sent, "impressions_dropped": dropped, "prepare_s": round(prep_s, 1),
+        "load_average_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
         "sweep": {str(c): {k: v for k, v in _figures(*r).items() if k not in ("candidates", "k")}
                   for c, r in runs.items() if c != clients},
     })
@@ -205,7 +220,16 @@ def _figures(rec: dict[str, Any], floor: dict[str, Any]) -> dict[str, Any]:
         "stages": {s: round(_pct(v, 99), 3) for s, v in rec["stages"].items()},
         "stages_p50": {s: round(_pct(v, 50), 3) for s, v in rec["stages"].items()},
         "errors_or_degraded": rec["errors"],
+        # CPU time per /recommend request of each process, from the same run (the machine's 2 cores are shared)
+        "cpu_ms_per_request": {k: round(1000 * v / max(1, len(lat_ms)), 3) for k, v in rec.get("cpu_s", {}).items()},
     }
+
+
+def _cpu(pids: dict[str, int], rclient: syncredis.Redis) -> dict[str, float]:
+    """CPU seconds so far of the API and the broker (Linux /proc) and of Redis (INFO)."""
+    out = {name: process_cpu_s(pid) for name, pid in pids.items()}
+    out["redis"] = redis_cpu_s(rclient)
+    return out
 
 
 async def _topics(env: dict[str, str]) -> None:

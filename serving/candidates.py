@@ -17,6 +17,7 @@ candidate's item vector, 0 for an item without a vector -- the same definition
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -119,24 +120,26 @@ def user_vector(vectors: ItemVectors, history: Sequence[str], seeds: int) -> np.
     return out
 
 
-def query_scores(vectors: ItemVectors | None, query: np.ndarray | None, item_ids: Sequence[str]) -> np.ndarray:
+def query_scores(vectors: ItemVectors | None, query: np.ndarray | None, item_ids: Sequence[str],
+                 at: np.ndarray | None = None) -> np.ndarray:
     """``retrieval_score`` of every candidate on one scale: cosine of the unit ``query`` and the item's
-    unit vector; 0.0 (orthogonal: no evidence either way) for items without a vector or without a query."""
+    unit vector; 0.0 (orthogonal: no evidence either way) for items without a vector or without a query.
+    ``at``: the items' ``vectors.positions``, when the caller has them."""
     if vectors is None or query is None or not len(item_ids):
         return np.zeros(len(item_ids), dtype=np.float64)
     q = np.asarray(query, np.float64).reshape(-1)
     n = float(np.linalg.norm(q))
     if n <= 0.0:
         return np.zeros(len(item_ids), dtype=np.float64)
-    out: np.ndarray = vectors.rows(item_ids).astype(np.float64) @ (q / n)
+    out: np.ndarray = vectors.rows(item_ids, at).astype(np.float64) @ (q / n)
     return out
 
 
-def popularity_scores(vectors: ItemVectors | None, item_ids: Sequence[str]) -> np.ndarray:
+def popularity_scores(vectors: ItemVectors | None, item_ids: Sequence[str], at: np.ndarray | None = None) -> np.ndarray:
     """``popularity_prior_by_item`` of each candidate (``ItemVectors.popularity_share``; 0 without one)."""
     if vectors is None:
         return np.zeros(len(item_ids), dtype=np.float64)
-    return vectors.popularity_share(item_ids)
+    return vectors.popularity_share(item_ids, at)
 
 
 def popular_ranked(vectors: ItemVectors | None, k: int) -> Ranked:
@@ -154,9 +157,15 @@ def ann_ranked(vectors: ItemVectors | None, history: Sequence[str], seeds: int, 
     if q is None:
         return Ranked("ann", [], [])
     rows, scores = vectors.search_rows(q, k)
-    ids = vectors.ids
     keep = rows[0] >= 0
-    return Ranked("ann", [ids[r] for r in rows[0][keep].tolist()], scores[0][keep].tolist())
+    return Ranked("ann", _ids_at(vectors.ids, rows[0][keep].tolist()), scores[0][keep].tolist())
+
+
+def _ids_at(ids: Sequence[str], rows: list[int]) -> list[str]:
+    """``[ids[r] for r in rows]`` in one C call."""
+    if len(rows) > 1:
+        return list(itemgetter(*rows)(ids))
+    return [ids[r] for r in rows]
 
 
 def neighbour_ranked(vectors: ItemVectors | None, history: Sequence[str], seeds: int, k: int) -> Ranked:

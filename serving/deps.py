@@ -10,7 +10,9 @@ from fastapi import Depends, Header, HTTPException, Request
 from serving.state import AppState
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    """``async`` so FastAPI calls it inline (a plain ``def`` dependency runs in the thread pool: a thread
+    round trip per request)."""
     state: AppState = request.app.state.streamrec
     return state
 
@@ -18,7 +20,7 @@ def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-def require_api_key(state: State, x_api_key: Annotated[str | None, Header()] = None) -> None:
+async def require_api_key(state: State, x_api_key: Annotated[str | None, Header()] = None) -> None:
     keys = state.settings.api_keys
     if not keys:
         return

@@ -1,9 +1,10 @@
 """Candidate features in ONE Redis round trip, in the feature registry's order.
 
 ``FeatureFetcher.fetch(user, items, now)`` gathers, in one :meth:`LiveReader.live`
-call, the reads of the user-side families (user, user x category), every
-candidate's categories and ``user:{u}:ui`` fields, and the item-family reads of
-candidates whose item-side row is not cached; it assembles a float32 matrix
+call, the reads of the user-side families (user, user x category), the
+candidates' ``user:{u}:ui`` fields, the categories of candidates whose categories
+are not cached, and the item-family reads of candidates whose item-side row is
+not cached; it assembles a float32 matrix
 whose columns follow ``feature_names(cfg)`` exactly as ``registry.assemble`` does
 (tested equal), computing every column with the families' own ``values``.
 
@@ -12,9 +13,11 @@ costly part, so their rows are shared across requests for ``item_ttl_s``
 (``STREAMREC_SERVING_ITEM_FEATURE_TTL_S``, default 60 s; 0 turns this off) in an
 :class:`~serving.item_cache.ItemRows` matrix.  Background tasks warm it with the
 whole ANN catalogue at start-up (:meth:`warm`) and recompute rows older than 3/4
-of the TTL (:meth:`refresh_oldest`), so requests rarely pay for a miss.  User,
-user x item, user x category and context features, and every candidate's
-categories, are read live on every request.  The age of the item-side row each
+of the TTL (:meth:`refresh_oldest`), so requests rarely pay for a miss.  The
+item's category list (``item:{i}:cats``) is read with its row and cached with it,
+as a :class:`CategorySets` id; an item without a stored list is read live on every
+request (so its first ``ItemMeta`` shows at once).  User, user x item, user x
+category and context features are read live on every request.  The age of the item-side row each
 candidate used is returned (explain: feature age).
 """
 
@@ -48,6 +51,8 @@ class Features:
     categories: list[tuple[str, ...]]
     age_s: np.ndarray  # age of the item-side features of each row (0 = read now)
     now: datetime
+    category_ids: np.ndarray | None = None  # (n_items,) id of each row's categories in ``category_sets``
+    category_sets: "CategorySets | None" = None
 
 
 def parse_categories(cats_text: str | None, meta_text: str | None) -> tuple[str, ...]:
@@ -80,8 +85,10 @@ class FeatureFetcher:
         self.item_ttl_s = item_ttl_s
         self._item_names = item_family.names(cfg)
         self._item_cols = np.array([self.names.index(n) for n in self._item_names])
+        self._col = {name: k for k, name in enumerate(self.names)}
         self.rows = ItemRows(len(self._item_names), item_ttl_s, max_cached)
-        self._cats: dict[tuple[str | None, str | None], tuple[str, ...]] = {}
+        self.sets = CategorySets()
+        self._parsed: dict[tuple[str | None, str | None], tuple[int, int]] = {}
 
     def cached_count(self) -> int:
         return len(self.rows)
@@ -91,13 +98,17 @@ class FeatureFetcher:
         return np.column_stack([fresh[name] for name in self._item_names]).astype(np.float32)
 
     async def warm(self, items: Sequence[str], now: datetime) -> int:
-        """Compute and cache the item-side rows of ``items`` (one round trip), e.g. the whole catalogue."""
+        """Compute and cache the item-side rows of ``items`` (one round trip), e.g. the whole catalogue,
+        with the category set read with them (``item:{i}:cats``)."""
         if self.item_ttl_s <= 0 or not items:
             return 0
         items = list(dict.fromkeys(items))
         reads = unique_reads(item_family.FAMILY.reads("", items, now, self.cfg))
         raw = RawResults(reads, await self._read(reads))
-        self.rows.put(items, self._item_block(raw, items, now), now.timestamp())
+        found = raw.by_key
+        tags = [self.sets.cacheable((found.get(("hgetall", fkeys.item_cats(i), ())) or {}).get("list"))
+                for i in items]
+        self.rows.put(items, self._item_block(raw, items, now), now.timestamp(), tags)
         return len(items)
 
     async def refresh_oldest(self, now: datetime, batch: int = 100, older_than: float = 0.75) -> int:
@@ -106,60 +117,134 @@ class FeatureFetcher:
             return 0
         return await self.warm(self.rows.oldest(now.timestamp(), self.item_ttl_s * older_than, batch), now)
 
-    def _categories(self, live: Live) -> list[tuple[str, ...]]:
-        memo = self._cats
-        if len(memo) > 100_000:
-            memo.clear()
-        out = []
-        for key in zip(live.cats, live.meta):
-            got = memo.get(key)
-            if got is None:
-                got = memo[key] = parse_categories(*key)
-            out.append(got)
-        return out
+    def _parse(self, cats_text: str | None, meta_text: str | None) -> tuple[int, int]:
+        """(set id of the feature categories -- ``item:{i}:cats`` as the item family reads them --, set id
+        of the categories filters and MMR use -- those, else ``item:{i}:meta``'s)."""
+        key = (cats_text, meta_text)
+        got = self._parsed.get(key)
+        if got is None:
+            if len(self._parsed) > 100_000:
+                self._parsed.clear()
+            feature = tuple(json.loads(cats_text if cats_text is not None else "[]"))
+            got = self._parsed[key] = (self.sets.id(feature), self.sets.id(parse_categories(cats_text, meta_text)))
+        return got
 
     async def fetch(self, user_id: str, items: Sequence[str], now: datetime,
                     bound: Bound[Live] | None = None) -> Features:
         """``bound`` wraps the one round trip (e.g. the serving latency budget)."""
-        cfg, n, now_s = self.cfg, len(items), now.timestamp()
+        cfg, n, now_s, col = self.cfg, len(items), now.timestamp(), self._col
         slots, miss_at = self.rows.lookup(items, now_s)
         misses = [items[j] for j in miss_at]
+        hit = slots >= 0
+        feature_set = np.full(n, -1, dtype=np.int64)
+        feature_set[hit] = self.rows.tag[slots[hit]]
+        need = np.flatnonzero(feature_set < 0).tolist()  # misses and items whose categories are not cached
         user_reads = user.reads(user_id, (), now, cfg) + user_category.reads(user_id, (), now, cfg)
         reads = unique_reads(user_reads + (item_family.reads(user_id, misses, now, cfg) if misses else []))
-        live = await (bound or _unbounded)(self.live.live(reads, items, user_id))
+        live = await (bound or _unbounded)(self.live.live(reads, items, user_id, [items[j] for j in need]))
         raw = RawResults(reads, live.generic)
+        filter_set = feature_set.copy()
+        for j, c, m in zip(need, live.cats, live.meta):
+            feature_set[j], filter_set[j] = self._parse(c, m)
         X = np.empty((n, len(self.names)), dtype=np.float32)
-        col = {name: k for k, name in enumerate(self.names)}
+        one = items[:1]  # user and context columns are the same for every candidate
         for fam in (user, context):
-            for name, v in fam.values(raw, user_id, items, now, cfg).items():
-                X[:, col[name]] = v
-        ui_read = user_item.reads(user_id, items, now, cfg)[0]
-        ui_raw = RawResults([ui_read], [live.ui if live.ui is not None else [None] * (3 * n)])
-        for name, v in user_item.values(ui_raw, user_id, items, now, cfg).items():
-            X[:, col[name]] = v
-        self._user_category(X, col, raw, user_id, live, now)
+            for name, v in fam.values(raw, user_id, one, now, cfg).items():
+                X[:, col[name]] = v[0] if n else 0.0
+        self._user_item(X, user_id, items, live, now)
+        self._user_category(X, raw, user_id, feature_set, now)
         age = np.zeros(n, dtype=np.float64)
-        hit = slots >= 0
         if hit.any():
             X[np.ix_(hit, self._item_cols)] = self.rows.rows[slots[hit]]
             age[hit] = now_s - self.rows.at[slots[hit]]
         if misses:
             block = self._item_block(raw, misses, now)
             X[np.ix_(np.asarray(miss_at), self._item_cols)] = block
-            self.rows.put(misses, block, now_s)
-        return Features(self.names, X, self._categories(live), age, now)
+            text = dict(zip(need, live.cats))
+            tags = [self.sets.cacheable(text[j]) for j in miss_at]
+            self.rows.put(misses, block, now_s, tags)
+        return Features(self.names, X, self.sets.tuples(filter_set), age, now, filter_set, self.sets)
 
-    def _user_category(self, X: np.ndarray, col: dict[str, int], raw: RawResults, user_id: str, live: Live,
+    def _user_item(self, X: np.ndarray, user_id: str, items: Sequence[str], live: Live, now: datetime) -> None:
+        """user x item columns by the family's own ``values``: on the candidates the user's hash knows,
+        and the family's value for an absent item everywhere else."""
+        cfg, col = self.cfg, self._col
+        for name, v in user_item.values(RawResults((), ()), user_id, [_PSEUDO], now, cfg).items():
+            X[:, col[name]] = v[0]
+        if not live.ui:
+            return
+        at = [j for j, i in enumerate(items) if i in live.ui]
+        known = [items[j] for j in at]
+        got = [v for i in known for v in live.ui[i]]
+        part = user_item.values(RawResults(user_item.reads(user_id, known, now, cfg), [got]), user_id, known, now, cfg)
+        rows = np.asarray(at, dtype=np.int64)
+        for name, v in part.items():
+            X[rows, col[name]] = v
+
+    def _user_category(self, X: np.ndarray, raw: RawResults, user_id: str, feature_set: np.ndarray,
                        now: datetime) -> None:
-        """user x category features, computed once per distinct stored category list (as the family does)."""
-        distinct: dict[str | None, int] = {}
-        where = np.fromiter((distinct.setdefault(c, len(distinct)) for c in live.cats), dtype=np.int64,
-                            count=len(live.cats))
+        """user x category features, computed once per distinct category set (as the family does)."""
+        present = np.zeros(len(self.sets.sets), dtype=bool)
+        present[feature_set] = True
+        distinct = np.flatnonzero(present)
+        remap = np.zeros(len(present), dtype=np.int64)
+        remap[distinct] = np.arange(len(distinct))
+        where = remap[feature_set]
         pseudo = [f"{_PSEUDO}{k}" for k in range(len(distinct))]
         view = RawResults((), ())
         view.by_key = dict(raw.by_key)
-        view.by_key.update({("hgetall", fkeys.item_cats(p), ()): {} if c is None else {"list": c}
-                            for p, c in zip(pseudo, distinct)})
+        view.by_key.update({("hgetall", fkeys.item_cats(p), ()): {"list": self.sets.json(int(c))}
+                            for p, c in zip(pseudo, distinct.tolist())})
         got = user_category.values(view, user_id, pseudo, now, self.cfg)
         for name, v in got.items():
-            X[:, col[name]] = v[where] if len(where) else v[:0]
+            X[:, self._col[name]] = v[where] if len(where) else v[:0]
+
+
+class CategorySets:
+    """Distinct category tuples, each given a small integer id once (per process); id 0 is ``()``.
+    ``single[k]`` is a code of set ``k``'s one distinct category (-1: none, -2: several), for MMR."""
+
+    def __init__(self) -> None:
+        self.sets: list[tuple[str, ...]] = [()]
+        self._ids: dict[tuple[str, ...], int] = {(): 0}
+        self._json: list[str] = ["[]"]
+        self._vocab: dict[str, int] = {}
+        self.single = np.full(64, -1, dtype=np.int64)
+
+    def id(self, cats: tuple[str, ...]) -> int:
+        got = self._ids.get(cats)
+        if got is None:
+            got = self._ids[cats] = len(self.sets)
+            self.sets.append(cats)
+            self._json.append(json.dumps(list(cats)))
+            if got >= len(self.single):
+                self.single = np.concatenate([self.single, np.full(len(self.single), -1, dtype=np.int64)])
+            distinct = set(cats)
+            self.single[got] = -1 if not distinct else (
+                self._vocab.setdefault(cats[0], len(self._vocab)) if len(distinct) == 1 else -2)
+        return got
+
+    def single_codes(self, ids: np.ndarray) -> np.ndarray | None:
+        """The one category code of each set in ``ids`` (-1: none), or None if one has several."""
+        codes = self.single[ids]
+        return None if (codes == -2).any() else codes
+
+    def json(self, set_id: int) -> str:
+        return self._json[set_id]
+
+    def tuples(self, ids: np.ndarray) -> list[tuple[str, ...]]:
+        sets = self.sets
+        return [sets[k] for k in ids.tolist()]
+
+    def cacheable(self, cats_text: str | None) -> int:
+        """The set id of a stored ``item:{i}:cats`` list when it is one (JSON list of strings), else -1:
+        such an item's categories are read live (``item:{i}:meta`` may hold them, or they are not known yet)."""
+        if not cats_text or cats_text[0] != "[":
+            return -1
+        try:
+            got = json.loads(cats_text)
+        except ValueError:
+            return -1
+        if not isinstance(got, list) or not all(isinstance(c, str) for c in got):
+            return -1
+        return self.id(tuple(got))

@@ -2,7 +2,9 @@
 
 A request looks its candidates up with one dict lookup each and gathers their
 rows with one fancy index (no per-item Python objects); rows older than the TTL
-count as misses.  Rows are remembered in the order they were computed, so the
+count as misses.  Each slot also keeps a small integer computed with the row
+(``tag``: serving stores the id of the item's category set there, -1 = unknown), so
+item-side metadata read with the row is cached under the same TTL.  Rows are remembered in the order they were computed, so the
 background refresh finds the oldest ones without sorting the whole cache.
 Pure: numpy and the standard library only.
 """
@@ -10,6 +12,7 @@ Pure: numpy and the standard library only.
 from __future__ import annotations
 
 from collections import deque
+from itertools import repeat
 from typing import Sequence
 
 import numpy as np
@@ -23,6 +26,7 @@ class ItemRows:
         self.slot: dict[str, int] = {}
         self.rows = np.empty((capacity, width), dtype=np.float32)
         self.at = np.zeros(capacity, dtype=np.float64)
+        self.tag = np.full(capacity, -1, dtype=np.int64)
         self._order: deque[tuple[float, str]] = deque()  # (computed at, item), oldest first
 
     def __len__(self) -> int:
@@ -31,8 +35,7 @@ class ItemRows:
     def lookup(self, items: Sequence[str], now_s: float) -> tuple[np.ndarray, list[int]]:
         """(slot per item, -1 where missing, older than the TTL or computed at a later clock than ``now_s``
         -- a row from the "future" is not point-in-time for this request; positions of those misses)."""
-        get = self.slot.get
-        slots = np.fromiter((get(i, -1) for i in items), dtype=np.int64, count=len(items))
+        slots = np.fromiter(map(self.slot.get, items, repeat(-1)), dtype=np.int64, count=len(items))
         if self.ttl_s <= 0:
             slots[:] = -1
         else:
@@ -41,8 +44,10 @@ class ItemRows:
             slots[stale] = -1
         return slots, np.flatnonzero(slots < 0).tolist()
 
-    def put(self, items: Sequence[str], block: np.ndarray, now_s: float) -> np.ndarray:
-        """Store the rows of ``items`` (computed at ``now_s``); returns their slots."""
+    def put(self, items: Sequence[str], block: np.ndarray, now_s: float,
+            tags: np.ndarray | Sequence[int] | None = None) -> np.ndarray:
+        """Store the rows of ``items`` (computed at ``now_s``) and their ``tags`` (default -1);
+        returns their slots."""
         if self.ttl_s <= 0:
             return np.full(len(items), -1, dtype=np.int64)
         new = [i for i in dict.fromkeys(items) if i not in self.slot]
@@ -56,12 +61,15 @@ class ItemRows:
             rows[:len(self.slot)] = self.rows[:len(self.slot)]
             at = np.zeros(cap, dtype=np.float64)
             at[:len(self.slot)] = self.at[:len(self.slot)]
-            self.rows, self.at = rows, at
+            tag = np.full(cap, -1, dtype=np.int64)
+            tag[:len(self.slot)] = self.tag[:len(self.slot)]
+            self.rows, self.at, self.tag = rows, at, tag
         for i in new:
             self.slot[i] = len(self.slot)
         slots = np.fromiter((self.slot[i] for i in items), dtype=np.int64, count=len(items))
         self.rows[slots] = block
         self.at[slots] = now_s
+        self.tag[slots] = -1 if tags is None else tags
         self._order.extend((now_s, i) for i in items)
         return slots
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 from functools import cached_property
+from itertools import repeat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -137,14 +138,15 @@ class ItemVectors:
         return ItemVectors(version, new_ids, {i: n for n, i in enumerate(new_ids)}, new_vec, index,
                            popularity=pop), len(keep)
 
-    def popularity_share(self, item_ids: Sequence[str]) -> np.ndarray:
+    def popularity_share(self, item_ids: Sequence[str], at: np.ndarray | None = None) -> np.ndarray:
         """Each item's popularity over the most popular item's (in [0, 1]); 0 for unknown items or
-        without a popularity artifact.  ``offline.ranker_data.popularity_prior`` is the training twin."""
+        without a popularity artifact.  ``offline.ranker_data.popularity_prior`` is the training twin.
+        ``at``: the items' :meth:`positions`, when the caller has them already."""
         out = np.zeros(len(item_ids), dtype=np.float64)
         pop, top = self.popularity, self._popularity_max
         if pop is None or top <= 0.0:
             return out
-        at = self.positions(item_ids)
+        at = self.positions(item_ids) if at is None else at
         ok = at >= 0
         out[ok] = pop[at[ok]].astype(np.float64) / top
         return out
@@ -156,12 +158,11 @@ class ItemVectors:
 
     def positions(self, item_ids: Sequence[str]) -> np.ndarray:
         """Row of each item, -1 for items not in the index."""
-        get = self.pos.get
-        return np.fromiter((get(i, -1) for i in item_ids), dtype=np.int64, count=len(item_ids))
+        return np.fromiter(map(self.pos.get, item_ids, repeat(-1)), dtype=np.int64, count=len(item_ids))
 
-    def rows(self, item_ids: Sequence[str]) -> np.ndarray:
-        """Vectors of ``item_ids`` (zero rows for unknown items)."""
-        at = self.positions(item_ids)
+    def rows(self, item_ids: Sequence[str], at: np.ndarray | None = None) -> np.ndarray:
+        """Vectors of ``item_ids`` (zero rows for unknown items); ``at``: their :meth:`positions`, if known."""
+        at = self.positions(item_ids) if at is None else at
         out: np.ndarray = self.vectors[at]
         out[at < 0] = 0.0
         return out
@@ -178,6 +179,13 @@ class ItemVectors:
         if not self._flat or len(self.ids) != len(self.index):
             res = self.index.search(q, k)
             return res.ids, res.scores
+        if q.shape[0] == 1:  # one query (a request): a matrix-vector product, no 2-D bookkeeping
+            sim = self.vectors @ q[0]
+            n = sim.shape[0]
+            got = np.argpartition(sim, n - k)[n - k:] if k < n else np.arange(n)
+            got_s = sim[got]
+            first = np.lexsort((got, -got_s))  # best first, then lower row (FAISS's tie order)
+            return got[first][None, :], got_s[first][None, :]
         sims = q @ self.vectors.T
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else \
             np.broadcast_to(np.arange(sims.shape[1]), sims.shape).copy()

@@ -2,13 +2,16 @@
 
 ``head``: the user's history, the trending and fresh heads and the stream clock
 (what candidate generation needs).  ``live``: a few generic reads (the user-side
-feature keys, and item-side keys of items not in the item-row cache) plus, for
-every candidate, its categories (``item:{i}:cats`` field ``list``, else
-``item:{i}:meta`` field ``categories``) and its three ``user:{u}:ui`` fields
-(``s:``, ``n:``, ``l:``).  Everything read is read live, on every request.
+feature keys, and item-side keys of items not in the item-row cache), the
+categories (``item:{i}:cats`` field ``list``, else ``item:{i}:meta`` field
+``categories``) of the candidates passed as ``cat_items`` (those whose categories
+are not cached with their item row), and the candidates' ``user:{u}:ui`` fields
+(``s:``, ``n:``, ``l:``): the whole hash when it is small (at most 12 fields per
+candidate), else three ``HMGET`` fields per candidate, keeping the present ones.
+Everything read is read live, on every request; user-side state always is.
 
-:class:`LuaLiveReader` answers each with ONE ``EVALSHA`` whose per-item part goes
-in as one packed string and comes back as one packed string (fields separated
+:class:`LuaLiveReader` answers each with ONE ``EVALSHA`` whose per-item parts go
+in as packed strings and come back as packed strings (fields separated
 by ``\\x1f``; item ids cannot hold control characters, stored category lists are
 JSON): no JSON decoding of thousands of arguments inside Redis and no per-read
 Python decoding (the JSON-in/JSON-out reader cost ~5 ms of Redis time and ~1.5 ms
@@ -41,18 +44,22 @@ class Head:
     clock: dict[str, str]
 
 
+UI = tuple[str | None, str | None, str | None]
+
+
 @dataclass(frozen=True, slots=True)
 class Live:
     generic: list[Any]  # answers to the generic reads, in order
-    cats: list[str | None]  # item:{i}:cats "list" per item (None: absent)
-    meta: list[str | None]  # item:{i}:meta "categories" per item, where cats is not a JSON list (else None)
-    ui: list[str | None] | None  # s, n, l per item (3 per item) from user:{u}:ui; None: the hash is empty
+    cats: list[str | None]  # item:{i}:cats "list" per item of ``cat_items`` (None: absent)
+    meta: list[str | None]  # item:{i}:meta "categories" per item of ``cat_items``, where cats is not a JSON list
+    ui: dict[str, UI]  # item -> its user:{u}:ui fields (s, n, l), for the candidates that have any
 
 
 class LiveReader(Protocol):
     async def head(self, user_id: str, trending: int, fresh: int) -> Head: ...
 
-    async def live(self, reads: Sequence[Read], items: Sequence[str], user_id: str) -> Live: ...
+    async def live(self, reads: Sequence[Read], items: Sequence[str], user_id: str,
+                   cat_items: Sequence[str] | None = None) -> Live: ...
 
 
 def _template(fn: Callable[[str], str]) -> tuple[str, str]:
@@ -80,41 +87,33 @@ if string.sub(ns, 1, 1) == '@' then ns = redis.call('GET', 'streamrec:live') or 
 local cpre, csuf = ns .. ':' .. ARGV[4], ARGV[5] .. ''
 local mpre, msuf = ns .. ':' .. ARGV[6], ARGV[7] .. ''
 local ui = ns .. ':' .. ARGV[8]
-local ids = {}
-for id in string.gmatch(ARGV[3], '[^\31]+') do ids[#ids + 1] = id end
-local uih = {}
-local hl = redis.call('HLEN', ui)
-local has_ui = hl > 0
-local whole = hl <= 12 * #ids  -- small hash: one HGETALL; else three HMGET fields per item
-if has_ui and whole then
-  local flat = redis.call('HGETALL', ui)
-  for j = 1, #flat, 2 do uih[flat[j]] = flat[j + 1] end
-end
+local n = tonumber(ARGV[10])
 local out = {}
-for j = 1, #ids do
-  local id = ids[j]
+for id in string.gmatch(ARGV[3], '[^\31]+') do
   local c = redis.call('HGET', cpre .. id .. csuf, 'list')
   local m = ''
   if not c or string.sub(c, 1, 1) ~= '[' then
     m = redis.call('HGET', mpre .. id .. msuf, 'categories') or '\1'
   end
-  if has_ui then
-    local s, n, l
-    if whole then s, n, l = uih['s:' .. id], uih['n:' .. id], uih['l:' .. id]
-    else
-      local v = redis.call('HMGET', ui, 's:' .. id, 'n:' .. id, 'l:' .. id)
-      s, n, l = v[1], v[2], v[3]
-    end
-    out[j] = (c or '\1') .. '\31' .. m .. '\31' .. (s or '\1') .. '\31' .. (n or '\1') .. '\31' .. (l or '\1')
-  else
-    out[j] = (c or '\1') .. '\31' .. m
+  out[#out + 1] = (c or '\1') .. '\31' .. m
+end
+local pairs_ = {}
+local hl = redis.call('HLEN', ui)
+if hl > 0 and hl <= 12 * n then  -- small hash: all of it, the caller keeps the candidates' fields
+  pairs_ = redis.call('HGETALL', ui)
+elseif hl > 0 then
+  for id in string.gmatch(ARGV[9], '[^\31]+') do
+    local v = redis.call('HMGET', ui, 's:' .. id, 'n:' .. id, 'l:' .. id)
+    if v[1] then pairs_[#pairs_ + 1] = 's:' .. id; pairs_[#pairs_ + 1] = v[1] end
+    if v[2] then pairs_[#pairs_ + 1] = 'n:' .. id; pairs_[#pairs_ + 1] = v[2] end
+    if v[3] then pairs_[#pairs_ + 1] = 'l:' .. id; pairs_[#pairs_ + 1] = v[3] end
   end
 end
 local generic = '[]'
 if ARGV[2] ~= '[]' then
   generic = cjson.encode(run_reads(ns, cjson.decode(ARGV[2])))
 end
-return {generic, has_ui and 1 or 0, table.concat(out, '\31')}
+return {generic, table.concat(pairs_, '\31'), table.concat(out, '\31')}
 """
 
 _CATS, _META, _UI = _template(fkeys.item_cats), _template(keys.item_meta), fkeys.user_items
@@ -142,26 +141,42 @@ class LuaLiveReader:
         c = clock.decode().split(SEP) if clock else []
         return Head(_ids(hist), _ids(top)[:trending], _ids(new)[:fresh], dict(zip(c[0::2], c[1::2])))
 
-    async def live(self, reads: Sequence[Read], items: Sequence[str], user_id: str) -> Live:
-        for i in items:
-            if SEP in i:
-                raise ValueError(f"item id {i!r} holds a control character")
-        args: list[str | bytes] = [self._ns, encode_reads(reads) if reads else b"[]", SEP.join(items),
-                                   *_CATS, *_META, _UI(user_id)]
+    async def live(self, reads: Sequence[Read], items: Sequence[str], user_id: str,
+                   cat_items: Sequence[str] | None = None) -> Live:
+        cat_items = items if cat_items is None else cat_items
+        packed_items, packed_cats = SEP.join(items), SEP.join(cat_items)
+        if packed_items.count(SEP) != max(0, len(items) - 1) or packed_cats.count(SEP) != max(0, len(cat_items) - 1):
+            bad = [i for i in list(items) + list(cat_items) if SEP in i]
+            raise ValueError(f"item id {bad[0]!r} holds a control character")
+        args: list[str | bytes | int] = [self._ns, encode_reads(reads) if reads else b"[]", packed_cats,
+                                         *_CATS, *_META, _UI(user_id), packed_items, len(items)]
         try:
-            generic, has_ui, packed = await self._live(args=args)
+            generic, ui_packed, packed = await self._live(args=args)
         except REDIS_DOWN as err:
             raise StoreUnavailable(f"Redis unavailable: {err}") from err
-        fields = packed.split(b"\x1f") if items else []
-        step = 5 if has_ui else 2
-        if len(fields) != step * len(items):
-            raise ValueError(f"live read: {len(fields)} fields for {len(items)} items")
+        fields = packed.split(b"\x1f") if cat_items else []
+        if len(fields) != 2 * len(cat_items):
+            raise ValueError(f"live read: {len(fields)} fields for {len(cat_items)} items")
         values = orjson.loads(generic) if reads else []
-        ui = None
-        if has_ui:
-            ui = [None if v == b"\x01" else v.decode() for k in range(len(items)) for v in fields[5 * k + 2:5 * k + 5]]
-        return Live(decode_results(reads, values), [_opt(v) for v in fields[0::step]],
-                    [None if not v or v == b"\x01" else v.decode() for v in fields[1::step]], ui)
+        flat = ui_packed.decode().split(SEP) if ui_packed else []
+        return Live(decode_results(reads, values), [_opt(v) for v in fields[0::2]],
+                    [None if not v or v == b"\x01" else v.decode() for v in fields[1::2]],
+                    ui_fields(dict(zip(flat[0::2], flat[1::2])), items))
+
+
+_SLOT = {"s:": 0, "n:": 1, "l:": 2}
+
+
+def ui_fields(stored: dict[str, str], items: Sequence[str]) -> dict[str, UI]:
+    """The ``s:``/``n:``/``l:`` fields of ``items`` among ``stored`` (a ``user:{u}:ui`` hash, whole or in
+    part), per item that has any of them."""
+    want = set(items)
+    got: dict[str, list[str | None]] = {}
+    for f, v in stored.items():
+        at = _SLOT.get(f[:2])
+        if at is not None and f[2:] in want:
+            got.setdefault(f[2:], [None, None, None])[at] = v
+    return {i: (t[0], t[1], t[2]) for i, t in got.items()}
 
 
 def _ids(packed: bytes) -> list[str]:
@@ -184,15 +199,15 @@ class GenericLiveReader:
         return Head([i for i, _ in hist], [i for i, _ in top][:trending], [i for i, _ in new][:fresh],
                     dict(clock or {}))
 
-    async def live(self, reads: Sequence[Read], items: Sequence[str], user_id: str) -> Live:
-        per_item = [r for i in items for r in (Read("hgetall", fkeys.item_cats(i)),
-                                               Read("hmget", keys.item_meta(i), ("categories",)))]
+    async def live(self, reads: Sequence[Read], items: Sequence[str], user_id: str,
+                   cat_items: Sequence[str] | None = None) -> Live:
+        cat_items = items if cat_items is None else cat_items
+        per_item = [r for i in cat_items for r in (Read("hgetall", fkeys.item_cats(i)),
+                                                   Read("hmget", keys.item_meta(i), ("categories",)))]
         ui_read = Read("hgetall", fkeys.user_items(user_id))
         got = await self._read(list(reads) + per_item + [ui_read])
         n = len(reads)
-        cats = [(h or {}).get("list") for h in got[n:n + 2 * len(items):2]]
-        metas = [(m or [None])[0] for m in got[n + 1:n + 2 * len(items):2]]
+        cats = [(h or {}).get("list") for h in got[n:n + 2 * len(cat_items):2]]
+        metas = [(m or [None])[0] for m in got[n + 1:n + 2 * len(cat_items):2]]
         meta = [m if (c is None or not c.startswith("[")) else None for c, m in zip(cats, metas)]
-        uih: dict[str, str] = got[-1] or {}
-        ui = [uih.get(f"{p}:{i}") for i in items for p in "snl"] if uih else None
-        return Live(list(got[:n]), cats, meta, ui)
+        return Live(list(got[:n]), cats, meta, ui_fields(got[-1] or {}, items))

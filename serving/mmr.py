@@ -116,6 +116,8 @@ def mmr(relevance: np.ndarray, similarity: Similarity, k: int, lam: float = 0.7)
 
     max_sim = np.zeros(n)  # meaningful only once something is selected
     score = gain.copy()  # gain - weight * max_sim, -inf where already selected
+    open_gain = gain.copy()  # gain, -inf where already selected
+    penalty = np.empty(n)
     picks: list[int] = []
     penalties: list[float] = []
     sims: list[float] = []
@@ -126,6 +128,7 @@ def mmr(relevance: np.ndarray, similarity: Similarity, k: int, lam: float = 0.7)
             tied_raw = np.where(tied, raw, -np.inf)
             i = int(np.argmax(tied_raw == tied_raw.max()))
         picks.append(i)
+        open_gain[i] = -np.inf
         s = float(max_sim[i]) if step > 0 else 0.0
         sims.append(s)
         penalties.append(weight * s)
@@ -135,8 +138,8 @@ def mmr(relevance: np.ndarray, similarity: Similarity, k: int, lam: float = 0.7)
                 max_sim = r.copy()
             else:
                 np.maximum(max_sim, r, out=max_sim)
-            np.subtract(gain, weight * max_sim, out=score)
-            score[picks] = -np.inf
+            np.multiply(max_sim, weight, out=penalty)
+            np.subtract(open_gain, penalty, out=score)
     return MMRResult(
         indices=tuple(picks),
         penalties=tuple(penalties),
@@ -202,6 +205,18 @@ class ItemSimilarity:
         if onehot is None:  # single-category items: Jaccard is 1 for the same category, else 0
             return cls(unit, np.zeros((len(codes), 0)), (codes >= 0).astype(np.float64), codes)
         return cls(unit, onehot, onehot.sum(axis=1))
+
+    @classmethod
+    def from_codes(cls, vectors: np.ndarray | None, codes: np.ndarray) -> ItemSimilarity:
+        """:meth:`build` for items with at most one category each, given as integer codes (equal codes =
+        the same category, -1 = none): what ``build`` computes for such items, without looking at strings."""
+        c = np.asarray(codes, dtype=np.int64).reshape(-1)
+        if vectors is not None:
+            v = np.asarray(vectors)
+            if v.ndim != 2 or v.shape[0] != len(c):
+                raise ValueError(f"vectors have shape {v.shape}; expected ({len(c)}, d) to match the categories")
+        unit = None if vectors is None else _unit_rows(vectors)
+        return cls(unit, np.zeros((len(c), 0)), (c >= 0).astype(np.float64), c)
 
     def _combine(self, cos: np.ndarray | None, inter: np.ndarray, union: np.ndarray) -> np.ndarray:
         jac: np.ndarray = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)

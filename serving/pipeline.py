@@ -149,8 +149,9 @@ class Pipeline:
                        popular, cands.neighbour_ranked(vectors, history, seeds, s.serving_quota_neighbours),
                        trending, fresh]
         found = cands.merge_ranked(sources, quotas, s.serving_max_candidates, exclude)
+        at = None if vectors is None else vectors.positions(found.ids)  # catalogue rows, -1: not in the index
         # one scale for every source, what the ranker is trained on (cold start: no query, 0)
-        unified = cands.query_scores(vectors, query, found.ids)
+        unified = cands.query_scores(vectors, query, found.ids, at)
         self.metrics.count_sources(found.sources)
         t = self._stage(timings, "candidates", t0)
 
@@ -163,9 +164,12 @@ class Pipeline:
             keep = [j for j, cats in enumerate(feats.categories) if _passes(cats, req)]
         t = self._stage(timings, "features", t)
 
-        retrieval = unified[keep]
-        prior = cands.popularity_scores(vectors, [ids[j] for j in keep])
-        base = feats.matrix if len(keep) == len(ids) else feats.matrix[keep]
+        whole = len(keep) == len(ids)
+        retrieval = unified if whole else unified[keep]
+        kept_ids = ids if whole else [ids[j] for j in keep]
+        kept_at = None if at is None else (at if whole else at[keep])
+        prior = cands.popularity_scores(vectors, kept_ids, kept_at)
+        base = feats.matrix if whole else feats.matrix[keep]
         loaded = self.models.current
         ranker, version = loaded.ranker, loaded.ranker.version
         try:
@@ -181,12 +185,14 @@ class Pipeline:
             relevance = ranker.score(X) if len(keep) else np.zeros(0)
         t = self._stage(timings, "score", t)
 
-        cats = [feats.categories[j] for j in keep]
-        kept_ids = [ids[j] for j in keep]
-        vec = None if (cold or vectors is None) else vectors.rows(kept_ids)
+        vec = None if (cold or vectors is None) else vectors.rows(kept_ids, kept_at)
         lam = req.lam if req.lam is not None else (
             s.serving_cold_start_lambda if cold else s.serving_mmr_lambda)
-        picked = mmr(relevance, ItemSimilarity.build(vec, cats), req.k, lam)
+        codes = None if feats.category_ids is None or feats.category_sets is None else \
+            feats.category_sets.single_codes(feats.category_ids if whole else feats.category_ids[keep])
+        sim = ItemSimilarity.build(vec, [feats.categories[j] for j in keep]) if codes is None else \
+            ItemSimilarity.from_codes(vec, codes)
+        picked = mmr(relevance, sim, req.k, lam)
         rows = list(picked.indices)
         items = [Item(kept_ids[j], float(relevance[j]), found.sources[keep[j]]) for j in rows]
         if req.explain and rows:

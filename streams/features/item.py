@@ -116,10 +116,16 @@ def category_prior(stats_: dict[str, str], type_: str, cats: Sequence[str], base
     return sum(per_cat) / len(per_cat)
 
 
+_PARSED: dict[str, tuple[str, ...]] = {}
+"""Stored category JSON texts already parsed (bounded; tuples are immutable, so sharing them is safe)."""
+
+
 def categories_of(found: Mapping[ReadKey, Any], item_ids: Sequence[str]) -> list[tuple[str, ...]]:
     """``item_categories`` of every item (``found`` = ``family.by_key(raw)``); each distinct
-    stored JSON text is parsed once."""
-    memo: dict[str, tuple[str, ...]] = {}
+    stored JSON text is parsed once (per process)."""
+    memo = _PARSED
+    if len(memo) > 100_000:
+        memo.clear()
     out = []
     for item in item_ids:
         text = (found.get(("hgetall", keys.item_cats(item), ())) or {}).get("list", "[]")

@@ -15,6 +15,7 @@ from serving.batch_read import BatchReader
 from serving.feature_fetch import FeatureFetcher
 from serving.live_read import GenericLiveReader, LuaLiveReader
 from streams import keys
+from streams.features import keys as fkeys
 from streams.features import user, user_category
 from streams.features.registry import DEFAULT_CONFIG, all_reads, assemble
 from streams.features.replay import apply_events
@@ -36,6 +37,10 @@ async def _seed(client: aioredis.Redis, ns: str) -> None:
     evs += [Click(event_id="c1", ts=NOW - timedelta(minutes=2), user_id="u", item_id="i2"),
             Impression(event_id="imp1", ts=NOW - timedelta(minutes=1), user_id="u", request_id="r1",
                        model_version="v", item_ids=["i1", "i3"])]
+    # a user whose ui hash is larger than 12 fields per candidate: read with HMGET per candidate
+    evs += [View(event_id=f"b{j}", ts=NOW - timedelta(minutes=j), user_id="big", item_id=f"x{j}", dwell_ms=1000)
+            for j in range(50)]
+    evs += [View(event_id="b-i1", ts=NOW - timedelta(minutes=3), user_id="big", item_id="i1", dwell_ms=4000)]
     await apply_events(RedisStore(client, ns), evs)
     # an item known only to the online state (categories in item:{i}:meta), trending and fresh lists
     await client.hset(keys.namespaced(ns, keys.item_meta("m0")), "categories", '["c9"]')
@@ -52,7 +57,8 @@ def test_lua_and_plain_reads_agree_and_features_equal_assemble(settings: Setting
             await _seed(client, settings.namespace)
             reader = BatchReader(client, settings.namespace)
             lua, plain = LuaLiveReader(reader), GenericLiveReader(reader.read)
-            for who in ("u", "nobody"):
+            assert await client.hlen(keys.namespaced(settings.namespace, fkeys.user_items("big"))) > 12 * len(ITEMS)
+            for who in ("u", "nobody", "big"):
                 assert await lua.head(who, 3, 5) == await plain.head(who, 3, 5)
                 reads = user.reads(who, (), NOW, DEFAULT_CONFIG) + user_category.reads(who, (), NOW, DEFAULT_CONFIG)
                 got, ref = await lua.live(reads, ITEMS, who), await plain.live(reads, ITEMS, who)
@@ -60,13 +66,15 @@ def test_lua_and_plain_reads_agree_and_features_equal_assemble(settings: Setting
             head = await lua.head("u", 3, 5)
             assert head.history == ["i2", "i0"] and head.trending == ["i0", "i1", "i2"]
             assert head.fresh == ["m0", "i3"] and head.clock == {"max_event_ts": "123.5"}
+            assert (await lua.live([], ITEMS, "big")).ui == {"i1": (None, "1", (await plain.live([], ["i1"], "big")).ui["i1"][2])}
             store = RedisStore(client, settings.namespace)
-            _, ref_x = assemble(await store.read(all_reads("u", ITEMS, NOW)), "u", ITEMS, NOW)
-            for ttl in (0.0, 60.0):
-                fetcher = FeatureFetcher(reader.read, item_ttl_s=ttl, live=lua)
-                for _ in range(2):
-                    feats = await fetcher.fetch("u", ITEMS, NOW)
-                    np.testing.assert_array_equal(feats.matrix, ref_x)
+            for who in ("u", "big"):
+                _, ref_x = assemble(await store.read(all_reads(who, ITEMS, NOW)), who, ITEMS, NOW)
+                for ttl in (0.0, 60.0):
+                    fetcher = FeatureFetcher(reader.read, item_ttl_s=ttl, live=lua)
+                    for _ in range(2):
+                        feats = await fetcher.fetch(who, ITEMS, NOW)
+                        np.testing.assert_array_equal(feats.matrix, ref_x)
             assert feats.categories == [("c0", "x"), ("c1", "x"), ("c0", "x"), ("c1", "x"), ("c9",), (), ("c0",)]
         finally:
             await client.aclose()

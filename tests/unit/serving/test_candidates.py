@@ -72,3 +72,17 @@ def test_query_scores_put_every_source_on_the_cosine_scale() -> None:
     assert query_scores(iv, None, ["a"]).tolist() == [0.0]
     assert query_scores(None, np.ones(2), ["a", "b"]).tolist() == [0.0, 0.0]
     assert query_scores(iv, np.zeros(2), ["a"]).tolist() == [0.0]
+
+
+def test_one_query_search_equals_the_batch_search() -> None:
+    from serving.item_index import ItemVectors
+
+    rng = np.random.default_rng(3)
+    vec = ItemVectors.build([f"i{j}" for j in range(500)], rng.normal(size=(500, 8)), "v")
+    queries = rng.normal(size=(4, 8)).astype(np.float32)
+    rows, scores = vec.search_rows(queries, 37)
+    for q in range(4):
+        one_rows, one_scores = vec.search_rows(queries[q:q + 1], 37)
+        np.testing.assert_array_equal(one_rows[0], rows[q])
+        np.testing.assert_allclose(one_scores[0], scores[q], rtol=1e-6)
+    assert vec.search_rows(queries[:1], 1000)[0].shape == (1, 500)

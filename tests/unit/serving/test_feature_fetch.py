@@ -61,3 +61,26 @@ def test_warmed_and_refreshed_rows_equal_live_ones() -> None:
     later = NOW + timedelta(seconds=50)
     assert asyncio.run(f.refresh_oldest(later, batch=2)) == 2
     assert sorted(asyncio.run(f.fetch("u", items, later)).age_s.tolist()) == [0.0, 0.0, 50.0, 50.0]
+
+
+def test_categories_are_cached_with_the_item_row_and_unknown_ones_are_read_live() -> None:
+    store = _store()
+    items = ["i0", "i1", "new"]
+    f = FeatureFetcher(store.read, item_ttl_s=60.0)
+    assert asyncio.run(f.fetch("u", items, NOW)).categories == [("c0",), ("c1",), ()]
+    later = [ItemMeta(event_id="m0b", ts=NOW, item_id="i0", categories=["c7"]),
+             ItemMeta(event_id="mnew", ts=NOW, item_id="new", categories=["c5", "c6"])]
+    asyncio.run(apply_events(store, later))
+    soon = NOW + timedelta(seconds=30)
+    # "new" had no stored category list, so it is read again and shows at once; i0's list is cached with its row
+    got = asyncio.run(f.fetch("u", items, soon))
+    assert got.categories == [("c0",), ("c1",), ("c5", "c6")]
+    _, ref = assemble(asyncio.run(store.read(all_reads("u", ["new"], soon))), "u", ["new"], soon)
+    live_cols = [j for j, n in enumerate(feature_names()) if not n.endswith("_by_item")]  # item rows: cached
+    np.testing.assert_array_equal(got.matrix[2:, live_cols], ref[:, live_cols])
+    # after the TTL the row (and with it the category list) is read again
+    after = NOW + timedelta(seconds=61)
+    got = asyncio.run(f.fetch("u", items, after))
+    assert got.categories[0] == ("c7",)
+    _, ref = assemble(asyncio.run(store.read(all_reads("u", items, after))), "u", items, after)
+    np.testing.assert_array_equal(got.matrix, ref)

@@ -182,3 +182,18 @@ def test_similarity_rows_match_the_definition_single_and_multi_category(cats: li
     for i in range(len(cats)):
         np.testing.assert_allclose(sim(i), ref[i], atol=1e-12)
     np.testing.assert_allclose(sim.matrix(), ref.reshape(len(cats), len(cats)), atol=1e-12)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(-1, 4), min_size=0, max_size=12), st.booleans(), st.integers(0, 2**31 - 1),
+       st.floats(0.0, 1.0))
+def test_similarity_from_category_codes_equals_build_from_strings(codes: list[int], with_vectors: bool, seed: int,
+                                                                   lam: float) -> None:
+    """Serving passes single-category items as integer codes; every row, and MMR's picks, equal ``build``'s."""
+    cats = [() if c < 0 else (f"cat{c}",) for c in codes]
+    vec = np.random.default_rng(seed).normal(size=(len(codes), 3)) if with_vectors else None
+    a, b = ItemSimilarity.build(vec, cats), ItemSimilarity.from_codes(vec, np.array(codes, dtype=np.int64))
+    for i in range(len(codes)):
+        np.testing.assert_array_equal(a(i), b(i))
+    rel = np.random.default_rng(seed + 1).normal(size=len(codes))
+    assert mmr(rel, a, 5, lam) == mmr(rel, b, 5, lam)
