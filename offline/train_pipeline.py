@@ -172,12 +172,12 @@ def train_once(snap: Snapshot, registry: ModelRegistry, run_dir: Path, now: date
     final = fit_final(sel.name, data, cfg.retrieval)
     s = stage("retrieval final fit", s)
     rd = build_ranker_data(snap, data, sel.fit_model, sel.cut_time, cfg.ranker_data, progress=progress)
-    log(f"ranker data: {rd.X.shape[0]} rows, {rd.n_impression_groups} impression groups, "
+    log(f"ranker data: {rd.X.shape[0]} rows, {rd.n_impression_groups} impression groups (training only), "
         f"{rd.n_backfill_groups} backfilled groups (point-in-time features; positive + hard negatives from the "
         f"retrieval top {cfg.ranker_data.candidate_k} + random items; {rd.n_not_retrieved} positives outside "
         f"the top {cfg.ranker_data.candidate_k} skipped), {len(rd.feature_names)} features")
     s = stage("ranker data", s)
-    tr = train_lambdarank(rd.X, rd.y, rd.group_ids, rd.times, rd.feature_names, cfg.ranker)
+    tr = train_lambdarank(rd.X, rd.y, rd.group_ids, rd.times, rd.feature_names, cfg.ranker, rd.valid_eligible)
     va = tr.valid_rows
     retrieval_order = ndcg_report(rd.X[va, rd.feature_names.index("retrieval_score")], rd.y[va], rd.group_ids[va])
     valid_scores = np.asarray(tr.booster.predict(rd.X[va], num_iteration=tr.best_iteration))
