@@ -52,6 +52,12 @@ class RankerDataConfig:
     popular_k: int = 100  # = serving_quota_trending: how many popular items serving's candidate mix holds
     history_seeds: int = 10  # = serving_history_seeds: latest positives averaged into the ANN query
     replay_horizon_s: float | None = 14 * 86400.0  # None = replay the whole log
+    # the period the groups' positives come from: the latest holdout_fraction of positives by time, scored by a
+    # retrieval model fitted on everything before it (None: the retrieval selection's validation period and model)
+    holdout_fraction: float | None = None
+    # "latest": the latest positives of that period; "uniform": a uniform sample over it (more users: the latest
+    # 10 % of MovieLens positives come from a few dozen heavy raters)
+    sampling: str = "latest"
     seed: int = 0
     # features the backfill replay cannot reproduce: they depend on impressions, which are not in the events
     # snapshot (always 0 / the prior there, but live at serving time): left out of the ranker's columns
@@ -253,7 +259,15 @@ def build_ranker_data(snap: Snapshot, data: TrainingData, fit_model: FactorModel
     pos = data.positives
     by_time = np.argsort(data.times, kind="stable")
     # latest first; a generous window, since positives outside the retrieval top-k are skipped
-    late = by_time[data.times[by_time] >= cut_time][-cfg.max_backfill_groups * 8:]
+    late = by_time[data.times[by_time] >= cut_time]
+    if cfg.sampling == "uniform":  # every sampled positive that serving would have retrieved becomes a group
+        take = min(late.size, cfg.max_backfill_groups)
+        late = np.sort(np.random.default_rng(cfg.seed).choice(late, take, replace=False)) if take else late
+        late = late[np.argsort(data.times[late], kind="stable")]
+    elif cfg.sampling == "latest":
+        late = late[-cfg.max_backfill_groups * 8:]
+    else:
+        raise ValueError(f"RankerDataConfig.sampling must be 'latest' or 'uniform', got {cfg.sampling!r}")
     q = history_queries(fit_model.item_vectors(), fit_model.user_vectors(), pos.users, pos.items, data.times,
                         pos.users[late], data.times[late], cfg.history_seeds)
     bf = hard_negative_groups(pos.users[late], pos.items[late], data.times[late],
