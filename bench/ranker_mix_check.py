@@ -112,7 +112,7 @@ for v in variants:
     kept = [stream.index(nm) for nm in rd.feature_names[:-2]]
     va = tr.valid_rows
     ro = ndcg_report(rd.X[va, names.index("retrieval_score")], rd.y[va], rd.group_ids[va])
-    print(v, len(cols), "cols; cpu", round(time.process_time() - t, 1), "groups", rd.n_backfill_groups, "users", len(np.unique(rd.X[:, 0])) if False else "", "valid ndcg@10", round(tr.metrics["ndcg@10"], 4), "retrieval order", round(ro["ndcg@10"], 4), "best", tr.best_iteration)
+    print(v, len(cols), "cols; cpu", round(time.process_time() - t, 1), "groups", rd.n_backfill_groups, "valid ndcg@10", round(tr.metrics["ndcg@10"], 4), "retrieval order", round(ro["ndcg@10"], 4), "best", tr.best_iteration)
     imp = tr.feature_importance["gain"]; print("  top gain:", sorted(imp, key=imp.get, reverse=True)[:6])
     def rank(c, s, f, tr=tr, kept=kept, cols=cols):
         X = np.hstack([f[:, kept], s[:, None], prior_all[c][:, None]])[:, cols]
