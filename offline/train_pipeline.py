@@ -18,13 +18,14 @@ from tqdm import tqdm
 
 from offline import publish_vectors
 from offline.artifacts import MODEL_FILE, unit, write_artifacts
-from offline.dataset import load_training_data
+from offline.dataset import TrainingData, load_training_data, time_cut
+from offline.models.base import FactorModel
 from offline.ranker_data import RankerData, RankerDataConfig, build_ranker_data
 from offline.ranker_train import (LambdaRankParams, TrainedRanker, ndcg_per_group, ndcg_report, paired_difference,
                                   train_lambdarank)
 from offline.registry import GATE_METRIC, GateDecision, ModelMeta, ModelRegistry, RegistryError, load_ranker, publish_and_gate
 from offline.report import ReportInput, write_report
-from offline.retrieval import RetrievalConfig, fit_final, select
+from offline.retrieval import RetrievalConfig, Selection, build, fit_final, for_size, select
 from offline.snapshot import Snapshot
 
 STAGES = ("load", "retrieval selection", "retrieval final fit", "ranker data", "ranker", "gate + registry",
@@ -112,6 +113,23 @@ def write_popularity(directory: Path, items: np.ndarray, n_items: int) -> Path:
     return path
 
 
+def ranker_retrieval(data: TrainingData, sel: Selection, cfg: TrainConfig, log: Any) -> tuple[FactorModel, float]:
+    """The retrieval model behind the ranker's groups and the time their positives start: the selection's
+    fit-set model and validation cut, or (``ranker_data.holdout_fraction``) the selected kind refitted on the
+    positives before the latest ``holdout_fraction`` of them, so that groups span more users."""
+    frac = cfg.ranker_data.holdout_fraction
+    if frac is None:
+        return sel.fit_model, sel.cut_time
+    if not 0.0 < frac < 1.0:
+        raise ValueError(f"ranker_data.holdout_fraction must be in (0, 1), got {frac}")
+    cut = time_cut(data, frac)
+    early = data.times < cut
+    model = build(sel.name, data, for_size(cfg.retrieval, len(data.positives))).fit(data.positives.subset(early))
+    log(f"ranker groups: {sel.name} refitted on the {int(early.sum())} positives before the latest {frac:.0%} "
+        f"(t={cut:.0f}); groups from the {int((~early).sum())} after it")
+    return model, cut
+
+
 def _run_logger(path: Path) -> logging.Logger:
     logger = logging.getLogger(f"streamrec.train.{path.parent.name}")
     logger.setLevel(logging.INFO)
@@ -171,13 +189,14 @@ def train_once(snap: Snapshot, registry: ModelRegistry, run_dir: Path, now: date
     s = stage("retrieval selection", s)
     final = fit_final(sel.name, data, cfg.retrieval)
     s = stage("retrieval final fit", s)
-    rd = build_ranker_data(snap, data, sel.fit_model, sel.cut_time, cfg.ranker_data, progress=progress)
-    log(f"ranker data: {rd.X.shape[0]} rows, {rd.n_impression_groups} impression groups, "
+    ranker_model, ranker_cut = ranker_retrieval(data, sel, cfg, log)
+    rd = build_ranker_data(snap, data, ranker_model, ranker_cut, cfg.ranker_data, progress=progress)
+    log(f"ranker data: {rd.X.shape[0]} rows, {rd.n_impression_groups} impression groups (training only), "
         f"{rd.n_backfill_groups} backfilled groups (point-in-time features; positive + hard negatives from the "
         f"retrieval top {cfg.ranker_data.candidate_k} + random items; {rd.n_not_retrieved} positives outside "
         f"the top {cfg.ranker_data.candidate_k} skipped), {len(rd.feature_names)} features")
     s = stage("ranker data", s)
-    tr = train_lambdarank(rd.X, rd.y, rd.group_ids, rd.times, rd.feature_names, cfg.ranker)
+    tr = train_lambdarank(rd.X, rd.y, rd.group_ids, rd.times, rd.feature_names, cfg.ranker, rd.valid_eligible)
     va = tr.valid_rows
     retrieval_order = ndcg_report(rd.X[va, rd.feature_names.index("retrieval_score")], rd.y[va], rd.group_ids[va])
     valid_scores = np.asarray(tr.booster.predict(rd.X[va], num_iteration=tr.best_iteration))

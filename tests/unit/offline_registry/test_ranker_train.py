@@ -137,3 +137,25 @@ def test_backfill_is_seeded_and_handles_a_small_pool() -> None:
     u1_rows = (small.user_ids == "u1") & (small.labels == 0)
     assert set(small.item_ids[u1_rows].tolist()) <= {"i3", "i9"}  # i1, i2 are u1's own positives
     assert (small.group_ids == 0).sum() == 3  # the positive and the only two allowed negatives
+
+
+def test_ineligible_groups_only_train_and_only_before_the_validation_period() -> None:
+    # groups 0..9 eligible at t = 0..9 (rows shuffled); impression-like groups 100..104 at t = 1, 3, 7, 8.5, 20
+    g = np.r_[np.repeat(np.arange(10), 3), np.repeat([100, 101, 102, 103, 104], 2)]
+    t = np.r_[np.repeat(np.arange(10.0), 3), np.repeat([1.0, 3.0, 7.0, 8.5, 20.0], 2)]
+    eligible = g < 100
+    perm = np.random.default_rng(1).permutation(g.size)
+    g, t, eligible = g[perm], t[perm], eligible[perm]
+    split = time_split(g, t, 0.2, eligible)
+    # validation: the latest 20 % of the eligible groups only, with the same split as without the others
+    assert sorted(set(g[split.valid_rows].tolist())) == [8, 9]
+    assert split.split_time == 8.0
+    train_groups = set(g[split.train_rows].tolist())
+    assert train_groups == set(range(8)) | {100, 101, 102}  # 103 (t 8.5) and 104 (t 20) are in or after it
+    assert split.train_sizes.sum() == split.train_rows.size and split.valid_sizes.sum() == split.valid_rows.size
+    # rows are contiguous by group, and sizes match the runs of group ids
+    runs = np.diff(np.r_[np.flatnonzero(np.r_[True, g[split.train_rows][1:] != g[split.train_rows][:-1]]),
+                         split.train_rows.size])
+    assert runs.tolist() == split.train_sizes.tolist()
+    with pytest.raises(ValueError, match="validation-eligible"):
+        time_split(g, t, 0.2, np.zeros(g.size, bool))

@@ -119,3 +119,50 @@ def test_demo_summary_shows_ranker_vs_retrieval_order_and_the_decision() -> None
     line = demo_summary(r)
     assert "0.5060 vs retrieval order 0.5270" in line and "NOT promoted" in line and "below the retrieval order" in line
     assert "\n" not in line
+
+
+def test_ranker_groups_from_a_holdout_period_sampled_uniformly(snapshot: Path) -> None:
+    from dataclasses import replace
+
+    from offline.dataset import load_training_data, time_cut
+    from offline.models.als import ALSConfig
+    from offline.ranker_data import RankerDataConfig, build_ranker_data
+    from offline.retrieval import RetrievalConfig, select
+    from offline.snapshot import open_snapshot
+    from offline.train_pipeline import TrainConfig, ranker_retrieval
+
+    snap = open_snapshot(snapshot)
+    data = load_training_data(snap)
+    small = ALSConfig(factors=8, regularization=10.0, alpha=3.0, iterations=3, use_values=True)  # cheap fits
+    base = TrainConfig(retrieval=RetrievalConfig(candidates=("als",), als=small))
+    sel = select(data, base.retrieval, log=lambda _: None)
+    same = ranker_retrieval(data, sel, base, lambda _: None)  # default: the selection's own model and cut
+    assert same[0] is sel.fit_model and same[1] == sel.cut_time
+    mix = replace(base.ranker_data, n_hard_negatives=150, n_popular_negatives=100, max_backfill_groups=25)
+    uniform = replace(base, ranker_data=replace(mix, holdout_fraction=0.5, sampling="uniform"))
+    said: list[str] = []
+    model, cut = ranker_retrieval(data, sel, uniform, said.append)
+    assert len(said) == 1 and "before the latest 50%" in said[0]
+    assert cut == time_cut(data, 0.5) and cut < sel.cut_time and model is not sel.fit_model
+    rd_u = build_ranker_data(snap, data, model, cut, uniform.ranker_data)
+    rd_l = build_ranker_data(snap, data, model, cut, replace(uniform.ranker_data, sampling="latest"))
+    for rd in (rd_u, rd_l):
+        assert rd.times.min() >= cut and rd.valid_eligible is not None and rd.valid_eligible.all()
+        assert 0 < rd.n_backfill_groups <= 25
+    # the uniform sample reaches back into the period; the latest positives do not
+    assert rd_u.times.min() < rd_l.times.min()
+    # a group holds the positive and (nearly) the whole candidate mix, not a 23-row sample
+    assert rd_u.X.shape[0] / rd_u.n_backfill_groups > 100
+    with pytest.raises(ValueError, match="sampling"):
+        build_ranker_data(snap, data, model, cut, replace(mix, sampling="random"))
+    with pytest.raises(ValueError, match="holdout_fraction"):
+        ranker_retrieval(data, sel, replace(base, ranker_data=RankerDataConfig(holdout_fraction=1.5)), lambda _: None)
+
+
+def test_impression_groups_are_capped_to_the_latest() -> None:
+    from offline.ranker_data import _latest_groups
+
+    X = [np.array([float(k)]) for k in range(6)]
+    got = _latest_groups(X, [1, 0, 1, 1, 0, 1], ["a", "a", "b", "c", "c", "d"], [5.0, 9.0, 1.0, 7.0, 8.0, 2.0], 2)
+    assert got[2] == ["a", "a", "c", "c"] and [x[0] for x in got[0]] == [0.0, 1.0, 3.0, 4.0]
+    assert _latest_groups(X, [1] * 6, ["a"] * 6, [0.0] * 6, 0) == ([], [], [], [])
