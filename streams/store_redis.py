@@ -35,6 +35,7 @@ local ngroups = tonumber(A[3])
 local i = 4
 local applied, dups = 0, 0
 local LN2 = math.log(2)
+local VFMT = {}  -- vector dimension -> struct formats
 local stats = ns .. ':stats'
 -- applies nops writes starting at A[i]; returns the index after them
 local function apply_ops(i, nops)
@@ -70,30 +71,42 @@ local function apply_ops(i, nops)
     elseif op == 'del' then redis.call('DEL', k)
     elseif op == 'vlogadd' then
       -- log-scaled weighted vector sum, see streams/embeddings.py (same arithmetic)
+      -- one struct.unpack / struct.pack per vector (not one per element): the same arithmetic
       local n = #b / 8 - 1
-      local p = {struct.unpack('<' .. string.rep('d', n + 1), b)}
+      local fd = VFMT[n]
+      if not fd then
+        fd = {'<' .. string.rep('d', n + 1), '<' .. string.rep('d', n + 2), '<' .. string.rep('f', n)}
+        VFMT[n] = fd
+      end
+      local p = {struct.unpack(fd[1], b)}
       local L = p[1]
       local cur = redis.call('GET', k)
-      local s, D, S = L, 0, {}
+      local s, D = L, 0
+      local c
       if cur and #cur == (n + 2) * 8 then
-        local c = {struct.unpack('<' .. string.rep('d', n + 2), cur)}
+        c = {struct.unpack(fd[2], cur)}
         s, D = c[1], c[2]
-        for j = 1, n do S[j] = c[j + 2] end
-      else
-        for j = 1, n do S[j] = 0 end
       end
       local s2 = s
       if L > s2 then s2 = L end
       local fo, fn = 2 ^ (s - s2), 2 ^ (L - s2)
       D = D * fo + fn
-      local acc, mean = {struct.pack('<d', s2), struct.pack('<d', D)}, {}
-      for j = 1, n do
-        local x = S[j] * fo + p[j + 1] * fn
-        acc[j + 2] = struct.pack('<d', x)
-        mean[j] = struct.pack('<f', x / D)
+      local acc, mean = {s2, D}, {}
+      if c then
+        for j = 1, n do
+          local x = c[j + 2] * fo + p[j + 1] * fn
+          acc[j + 2] = x
+          mean[j] = x / D
+        end
+      else
+        for j = 1, n do
+          local x = 0 * fo + p[j + 1] * fn
+          acc[j + 2] = x
+          mean[j] = x / D
+        end
       end
-      redis.call('SET', k, table.concat(acc))
-      redis.call('SET', ns .. ':' .. a, table.concat(mean))
+      redis.call('SET', k, struct.pack(fd[2], unpack(acc, 1, n + 2)))
+      redis.call('SET', ns .. ':' .. a, struct.pack(fd[3], unpack(mean, 1, n)))
     else return redis.error_reply('unknown write op ' .. op) end
     i = i + 4
   end
