@@ -158,3 +158,29 @@ def test_digest_ignores_operational_keys_but_not_state(make_store: Callable[[], 
         assert await a.digest() != await b.digest()
 
     asyncio.run(go())
+
+
+def test_vector_adds_match_the_reference_arithmetic(make_store: Callable[[], Store]) -> None:
+    """vlogadd: accumulator and float32 mean as the reference (embeddings.logadd_state) computes
+    them, from an absent key, onto an existing one, and restarting from one of another dimension."""
+    import numpy as np
+
+    from streams.embeddings import contribution, logadd_state
+    from streams.writes import vlogadd
+
+    rng = np.random.default_rng(3)
+    payloads = [contribution(float(rng.uniform(-40, 40)), rng.normal(size=d)) for d in (8, 8, 8, 4, 4, 8)]
+
+    async def go() -> tuple[list[object], list[object]]:
+        store = make_store()
+        for n, p in enumerate(payloads):
+            await store.apply([Guarded(f"v{n}", (vlogadd("acc", "mean", p),))])
+        acc: bytes | None = None
+        want: list[object] = []
+        for p in payloads:
+            acc, mean = logadd_state(acc, p)
+        want = [acc, mean]
+        return await store.read([Read("get", "acc"), Read("get", "mean")]), want
+
+    got, want = asyncio.run(go())
+    assert got == want
