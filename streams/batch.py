@@ -166,6 +166,29 @@ def split_decoded(dec: Decoded, max_events: int) -> list[Decoded]:
     return parts
 
 
+def split_events(dec: Decoded, max_events: int) -> list[Decoded]:
+    """Consecutive parts of at most ``max_events`` items, cutting batch records where needed
+    (bounded work per atomic apply, however many events one record holds).  A part's offsets
+    watermark names only the records whose *last* item it holds, so a reader seeing offset N
+    still knows every event of every record before N is applied."""
+    if max_events < 1:
+        raise ValueError("max_events must be at least 1")
+    items = dec.items
+    last: dict[tuple[str, int, int], int] = {}  # record -> index of its last item
+    for n, (rec, _) in enumerate(items):
+        last[(rec.topic, rec.partition, rec.offset)] = n
+    parts: list[Decoded] = []
+    for start in range(0, len(items), max_events):
+        chunk = items[start:start + max_events]
+        wm: dict[int, int] = {}
+        for n, (rec, _) in enumerate(chunk, start):
+            if (rec.topic in ("", dec.topic) and last[(rec.topic, rec.partition, rec.offset)] == n
+                    and wm.get(rec.partition, -1) < rec.offset + 1):
+                wm[rec.partition] = rec.offset + 1
+        parts.append(Decoded(chunk, wm, dec.topic))
+    return parts
+
+
 def context_reads(dec: Decoded, cfg: PlanConfig, meta: VectorMeta | None) -> list[Read]:
     events = dec.events
     out = context_reads_for_batch(events)

@@ -20,7 +20,7 @@ from typing import Awaitable, Callable, Sequence
 
 from schemas.codec import dead_letter
 from schemas.events import View
-from streams.batch import Decoded, PlanConfig, Record, decode_records, split_decoded
+from streams.batch import Decoded, PlanConfig, Record, decode_records, split_events
 from streams.dwell import DwellSketch
 from streams.label_flow import row_json
 from streams.pipeline import FullPlan, Planner
@@ -68,7 +68,7 @@ class BatchProcessor:
     dwell: DwellSketch = field(default_factory=DwellSketch)
     max_backoff_s: float = 5.0
     planner: Planner | None = None
-    max_events: int = 1000  # events per plan + apply (STREAMREC_WORKER_BATCH)
+    max_events: int = 250  # events per plan + atomic apply (STREAMREC_WORKER_APPLY_EVENTS)
 
     def __post_init__(self) -> None:
         if self.planner is None:
@@ -76,7 +76,9 @@ class BatchProcessor:
 
     async def process(self, records: Sequence[Record]) -> FullPlan | None:
         """Apply a consumed batch; one plan + one atomic apply per ``max_events`` events (batch
-        records can make a few Kafka records hold many thousands).  Returns the last plan."""
+        records can make a few Kafka records hold many thousands; a record may be cut between
+        two applies).  Bounding the events per apply bounds how long one Lua call holds Redis.
+        Returns the last plan."""
         if not records:
             return None
         t0 = time.perf_counter()
@@ -90,7 +92,7 @@ class BatchProcessor:
             while end < len(records) and (n == 0 or n < self.max_events):
                 n += _events_in(records[end])
                 end += 1
-            for part in split_decoded(decode_records(records[start:end], now, self.topic), self.max_events):
+            for part in split_events(decode_records(records[start:end], now, self.topic), self.max_events):
                 plan = await self._apply(part, now)
             start = end
         self.counters.records += len(records)
