@@ -44,6 +44,10 @@ class Settings(BaseSettings):
         description="events per worker plan + atomic apply (one Redis Lua call; batch records are cut to fit): "
                     "bounds how long one apply holds single-threaded Redis",
     )
+    worker_overlap: bool = Field(
+        True, description="plan the next part of a batch while Redis applies the current one (same result as "
+                          "planning after it; the applies stay in order); false = plan, apply, plan, apply",
+    )
     worker_prefetch_records: int = Field(
         128, ge=1, le=100_000,
         description="Kafka records the worker buffers ahead of processing; fetching pauses when full, so memory "

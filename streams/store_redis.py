@@ -18,7 +18,7 @@ import redis.exceptions as rexc
 
 from streams import keys
 from streams.digest import Value, digest_items
-from streams.store import ApplyResult, Group, GuardedBatch, Read, StoreUnavailable
+from streams.store import Applied, ApplyResult, Group, GuardedBatch, Read, StoreUnavailable
 
 
 APPLY_LUA = r"""
@@ -234,6 +234,37 @@ class RedisStore:
             raise StoreUnavailable(f"Redis unavailable: {err}") from err
         return ApplyResult(int(res[0]), int(res[1]), bool(int(res[2])))
 
+    async def apply_begin(
+        self, batch: Sequence[Group], watermark: dict[int, int] | None = None
+    ) -> "Applied | _Pending":
+        """Send the apply on a connection of its own and return once Redis has the whole request
+        (the write buffer is flushed to the socket); ``result()`` reads the answer."""
+        if not batch and not watermark:
+            return Applied(ApplyResult(0, 0))
+        ns = "@" + self.namespace if self.follow_live else self.namespace
+        args = pack_batch(ns, self.dedupe_ttl_s, batch, watermark)
+        pool = self.client.connection_pool
+        try:
+            conn = await pool.get_connection()
+        except (rexc.ConnectionError, rexc.TimeoutError, OSError) as err:
+            raise StoreUnavailable(f"Redis unavailable: {err}") from err
+        try:
+            await conn.send_command("EVALSHA", self._script.sha, 0, *args)
+            writer = getattr(conn, "_writer", None)
+            transport = getattr(writer, "transport", None)
+            if transport is not None and transport.get_write_buffer_size():
+                # drain() returns at the low-water mark: wait until every byte is out
+                transport.set_write_buffer_limits(high=0)
+                await writer.drain()  # type: ignore[union-attr]
+        except (rexc.ConnectionError, rexc.TimeoutError, OSError) as err:
+            await pool.release(conn)
+            raise StoreUnavailable(f"Redis unavailable: {err}") from err
+        except BaseException:
+            await conn.disconnect(nowait=True)
+            await pool.release(conn)
+            raise
+        return _Pending(self, conn, args)
+
     async def read(self, reads: Sequence[Read], namespace: str | None = None) -> list[Any]:
         if not reads:
             return []
@@ -306,6 +337,38 @@ class RedisStore:
                 elif v is not None:
                     out.append((logical, "string", v))
         return out
+
+
+class _Pending:
+    """An apply sent by ``RedisStore.apply_begin``; ``result()`` reads its answer once."""
+
+    def __init__(self, store: RedisStore, conn: Any, args: list[bytes]) -> None:
+        self.store, self.conn, self.args = store, conn, args
+
+    async def result(self) -> ApplyResult:
+        pool = self.store.client.connection_pool
+        conn, self.conn = self.conn, None
+        if conn is None:
+            raise RuntimeError("the result of an apply is read once")
+        try:
+            res = await conn.read_response()
+        except rexc.NoScriptError:  # Redis restarted and lost its scripts: nothing ran, send it again
+            await pool.release(conn)
+            try:
+                res = await self.store._script(args=self.args)
+            except (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError) as err:
+                raise StoreUnavailable(f"Redis unavailable: {err}") from err
+        except (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError, OSError) as err:
+            await conn.disconnect(nowait=True)
+            await pool.release(conn)
+            raise StoreUnavailable(f"Redis unavailable: {err}") from err
+        except BaseException:
+            await conn.disconnect(nowait=True)
+            await pool.release(conn)
+            raise
+        else:
+            await pool.release(conn)
+        return ApplyResult(int(res[0]), int(res[1]), bool(int(res[2])))
 
 
 def _s(v: bytes | str) -> str:

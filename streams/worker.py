@@ -107,7 +107,7 @@ def build_app(s: Settings) -> faust.App:
             store = RedisStore(client, s.namespace, s.dedupe_ttl_s, follow_live=True)
             state["p"] = BatchProcessor(
                 store, send_dead_letter, utcnow, s.topic_events, plan_config(s),
-                training_sink=send_training_row, max_events=s.worker_apply_events,
+                training_sink=send_training_row, max_events=s.worker_apply_events, overlap=s.worker_overlap,
             )
         return state["p"]
 
