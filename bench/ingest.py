@@ -78,7 +78,8 @@ def run_worker(s: Settings, env: dict[str, str], n: int) -> tuple[float, dict[st
     r.slowlog_reset()
     r.config_resetstat()
     child = runtime.worker(env | {"STREAMREC_WORKER_BATCH": str(s.worker_batch),
-                                  "STREAMREC_WORKER_APPLY_EVENTS": str(s.worker_apply_events)},
+                                  "STREAMREC_WORKER_APPLY_EVENTS": str(s.worker_apply_events),
+                                  "STREAMREC_WORKER_OVERLAP": str(s.worker_overlap).lower()},
                            s.state_dir / "worker.log")
     child.start()
     assert child.proc is not None
@@ -172,6 +173,7 @@ def run_ingest_bench(base: Settings, args: argparse.Namespace) -> dict[str, Any]
         "ratio": round(worker_rate / raw_rate, 3) if raw_rate else None,
         "worker_batch": s.worker_batch,
         "worker_apply_events": s.worker_apply_events,
+        "worker_overlap": s.worker_overlap,
         "record_batch": record_batch,
         "records": records,
         **extra,

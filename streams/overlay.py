@@ -12,7 +12,7 @@ would have returned:
     results = answer(ov, raw)                              # as if read after it
 
 Only hashes read whole (``hgetall``), strings (``get``, dedupe marks included),
-member scores (``zscore``) and prefixes of sorted sets (``zrange`` from 0) are
+member scores (``zscore``) and prefixes of sorted sets (``zrange`` from 0, ``zrangebelow``) are
 replayable.  A prefix ``zrange(k, 0, stop)`` is widened by one member per member
 the writes remove, add or re-score (each can push at most one member out of the
 prefix), and every member they add or re-score is read with ``zscore``, so the
@@ -32,7 +32,8 @@ from streams.store_memory import MemoryStore
 from streams.writes import Write
 
 _PREFIX_SAFE = frozenset({"zmax", "zlogadd", "zrem"})  # writes a widened zrange prefix can replay
-_REPLAYABLE = frozenset({"hgetall", "get", "zrange", "zscore"})
+_REPLAYABLE = frozenset({"hgetall", "get", "zrange", "zrangebelow", "zscore"})
+_PREFIXES = ("zrange", "zrangebelow")
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def prepare(prev: Sequence[Group], reads: Sequence[Read]) -> Overlay | None:
             return None
         if r.op != "zscore":
             by_key[r.key] = r
-    zkeys = {k for k, r in by_key.items() if r.op == "zrange"}
+    zkeys = {k for k, r in by_key.items() if r.op in _PREFIXES}
     read_keys = set(by_key) | {r.key for r in reads if r.op == "zscore"}
     # a vector add writes its mean key from its accumulator: read the accumulator too
     accs = sorted({w[1] for g in prev for w in g.writes
@@ -92,13 +93,14 @@ def prepare(prev: Sequence[Group], reads: Sequence[Read]) -> Overlay | None:
                     whole.add(key)
     out: list[Read] = []
     for r in reads:
-        if r.op == "zrange" and r.key in (zkeys & (whole | removed.keys() | {k for k, _ in scored})):
-            stop = int(r.args[1])
-            if r.key in whole or stop < 0:
+        if r.op in _PREFIXES and r.key in (zkeys & (whole | removed.keys() | {k for k, _ in scored})):
+            moved = removed.get(r.key, 0) + sum(1 for k, _ in scored if k == r.key)
+            if r.key in whole or (r.op == "zrange" and int(r.args[1]) < 0):
                 out.append(Read("zrange", r.key, (0, -1)))
+            elif r.op == "zrange":
+                out.append(Read("zrange", r.key, (0, int(r.args[1]) + moved)))
             else:
-                moved = removed.get(r.key, 0) + sum(1 for k, _ in scored if k == r.key)
-                out.append(Read("zrange", r.key, (0, stop + moved)))
+                out.append(Read("zrangebelow", r.key, (r.args[0], int(r.args[1]) + moved)))
         else:
             out.append(r)
     extra = [Read("get", a) for a in accs] + [Read("zrange", k, (0, -1)) for k in sorted(whole - zkeys)]
@@ -129,7 +131,7 @@ def answer(ov: Overlay, raw: Sequence[Any]) -> list[Any]:
         elif r.op == "get":
             if v is not None:
                 mem.strings[r.key] = v
-        elif r.op == "zrange":
+        elif r.op in _PREFIXES:
             mem.zsets.setdefault(r.key, {}).update(v)
         elif r.op == "zscore" and v is not None:
             mem.zsets.setdefault(r.key, {})[str(r.args[0])] = float(v)

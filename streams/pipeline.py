@@ -18,9 +18,9 @@ from schemas.codec import Rejection
 from schemas.events import Event
 from streams import overlay
 from streams.batch import (BatchContext, BatchPlan, Decoded, PlanConfig, Record, build_context, context_reads,
-                           decode_records, meta_of, plan_decoded)
+                           decode_records, meta_of, open_bound, plan_decoded)
 from streams.embeddings import VectorMeta
-from streams.label_flow import close, close_reads
+from streams.label_flow import close, close_reads, open_reads
 from streams.labels import TrainingRow
 from streams.store import Group, Guarded, Read, Store
 from streams.vector_plan import vector_reads
@@ -76,6 +76,12 @@ class Planner:
                 results += await _read(store, extra, prev)
                 reads = reads + extra
                 trips += 1
+        upper = open_bound(dec, reads, results, self.cfg)
+        if upper is not None:  # impressions may be due: fetch the open ones below the bound
+            extra = open_reads(upper, self.cfg.labels)
+            results += await _read(store, extra, prev)
+            reads = reads + extra
+            trips += 1
         return build_context(dec, reads, results, meta), trips
 
     def plan_part(self, dec: Decoded, ctx: BatchContext) -> BatchPlan:

@@ -146,6 +146,10 @@ class MemoryStore:
             start, stop = int(r.args[0]), int(r.args[1])
             end = None if stop == -1 else stop + 1
             return [(m, s) for m, s in ranked[start:end]]
+        if r.op == "zrangebelow":
+            z = self.zsets.get(r.key, {})
+            below = sorted(((m, s) for m, s in z.items() if s < float(r.args[0])), key=lambda kv: (kv[1], kv[0]))
+            return below[: int(r.args[1])]
         if r.op == "zscore":
             return self.zsets.get(r.key, {}).get(str(r.args[0]))
         if r.op == "get":

@@ -286,6 +286,9 @@ class RedisStore:
                 pipe.zrevrange(k, int(r.args[0]), int(r.args[1]), withscores=True)
             elif r.op == "zrange":
                 pipe.zrange(k, int(r.args[0]), int(r.args[1]), withscores=True)
+            elif r.op == "zrangebelow":
+                pipe.zrangebyscore(k, "-inf", f"({float(r.args[0])!r}", start=0, num=int(r.args[1]),
+                                   withscores=True)
             elif r.op == "zscore":
                 pipe.zscore(k, r.args[0])
             elif r.op == "zcard":
@@ -380,7 +383,7 @@ def _decode(r: Read, v: Any) -> Any:
         return {_s(f): _s(x) for f, x in v.items()}
     if r.op == "hmget":
         return [None if x is None else _s(x) for x in v]
-    if r.op in ("zrevrange", "zrange"):
+    if r.op in ("zrevrange", "zrange", "zrangebelow"):
         return [(_s(m), float(s)) for m, s in v]
     if r.op == "zscore":
         return None if v is None else float(v)

@@ -61,7 +61,9 @@ def random_writes(rng: random.Random, n: int) -> list[Write]:
 
 
 READS = [Read("hgetall", "h0"), Read("hmget", "h1", ("f0", "f1", "nope")), Read("zrevrange", "z0", (0, -1)),
-         Read("zscore", "z1", ("m1",)), Read("get", "s0"), Read("zcard", "z0x"), Read("hgetall", "missing")]
+         Read("zscore", "z1", ("m1",)), Read("get", "s0"), Read("zcard", "z0x"), Read("hgetall", "missing"),
+         Read("zrangebelow", "z0", (10.0, 3)), Read("zrangebelow", "z0x", (500.0, 100)),
+         Read("zrangebelow", "missing", (1.0, 5))]
 
 
 def normalise(results: list[object]) -> list[object]:

@@ -80,7 +80,8 @@ def test_overlay_answers_as_a_read_after_the_apply_would(seed: int) -> None:
              for _ in range(rng.randrange(0, 4))]
     reads = list(dict.fromkeys(
         [Read("hgetall", rng.choice(["h0", "h1"])), Read("get", rng.choice(["s0", "s1"])),
-         Read("zrange", rng.choice(["z0", "z1"]), (0, rng.randrange(0, 5))),
+         rng.choice([Read("zrange", rng.choice(["z0", "z1"]), (0, rng.randrange(0, 5))),
+                     Read("zrangebelow", rng.choice(["z0", "z1"]), (rng.uniform(-3, 8), rng.randrange(1, 5)))]),
          Read("zscore", rng.choice(["z0", "z1"]), (f"m{rng.randrange(8)}",)),
          Read("get", keys.dedupe(rng.choice(["a", "b", "e0", "e1", "zz"])))]))
     ov = overlay.prepare(prev, reads)
