@@ -29,6 +29,7 @@ from streams.store import ApplyResult, PendingApply, Store, StoreUnavailable
 log = logging.getLogger("streamrec.worker")
 
 Sink = Callable[[bytes, bytes | None], Awaitable[None]]
+SEND_AT_ONCE = 1000  # dead letters + training rows in flight at once
 DeadLetterSink = Sink
 
 
@@ -162,11 +163,16 @@ class BatchProcessor:
         return await self._apply_planned(ready_dec, ready, now)
 
     async def _emit(self, plan: FullPlan, now: datetime) -> None:
+        """Dead letters and training rows, all delivered before the apply: sent together (up to
+        ``SEND_AT_ONCE`` in flight) instead of waiting for each one's acknowledgement in turn."""
+        sends: list[tuple[Sink, bytes, bytes | None]] = []
         for rec, rej in plan.rejected:
             src = Record(rec.partition, rec.offset, b"", rec.topic or self.topic, rec.index).source
-            await self.dead_letter_sink(dead_letter(rej, src, now), None)
+            sends.append((self.dead_letter_sink, dead_letter(rej, src, now), None))
         for row in plan.rows:
-            await self.training_sink(row_json(row), row.group_id.encode())
+            sends.append((self.training_sink, row_json(row), row.group_id.encode()))
+        for start in range(0, len(sends), SEND_AT_ONCE):
+            await asyncio.gather(*(sink(v, k) for sink, v, k in sends[start:start + SEND_AT_ONCE]))
 
     async def _begin(self, dec: Decoded, plan: FullPlan, now: datetime) -> _InFlight:
         await self._emit(plan, now)
