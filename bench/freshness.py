@@ -57,8 +57,11 @@ async def background(s: Settings, rate: float, stop: threading.Event, sent: list
         await p.stop()
 
 
-async def probes(s: Settings, n: int, progress: bool = False, budget_s: float = 600.0) -> list[float]:
-    """Latency of ``n`` probes, one at a time; stops early (with what it has) after ``budget_s``."""
+async def probes(s: Settings, n: int, progress: bool = False, budget_s: float = 600.0,
+                 give_up_s: float = 30.0, lost: list[int] | None = None) -> list[float]:
+    """Latency of ``n`` probes, one at a time; stops early (with what it has) after ``budget_s``,
+    or after a probe not visible within ``give_up_s`` (counted in ``lost``; without ``lost``
+    that is an error)."""
     p = await start_producer(s, linger_ms=0)
     bar = tqdm(total=n, desc="freshness probes", unit="probe", disable=not progress, mininterval=0.5)
     deadline = time.monotonic() + budget_s
@@ -78,9 +81,16 @@ async def probes(s: Settings, n: int, progress: bool = False, budget_s: float = 
                 _, x = assemble(await store.read(reads), user, [item], now)
                 if x[0, col] >= 1:
                     break
-                if time.perf_counter() - t0 > 30:
-                    raise RuntimeError(f"probe {k} not visible after 30 s")
+                if time.perf_counter() - t0 > give_up_s:
+                    if lost is None:
+                        raise RuntimeError(f"probe {k} not visible after {give_up_s:.0f} s")
+                    lost.append(k)
+                    break
                 await asyncio.sleep(0.001)
+            if lost:
+                print(f"freshness: probe {k} not visible after {give_up_s:.0f} s (the worker is behind "
+                      "the background load); stopping", file=sys.stderr)
+                break
             out.append((time.perf_counter() - t0) * 1000.0)
             bar.update(1)
             bar.set_postfix(last_ms=round(out[-1], 1))
@@ -103,23 +113,25 @@ def run_freshness_bench(base: Settings, args: argparse.Namespace) -> dict[str, A
         child = runtime.worker(env, s.state_dir / "worker.log").start()
         try:
             asyncio.run(probes(s, 3))  # worker up and assigned
-            stop, sent = threading.Event(), []  # type: ignore[var-annotated]
+            stop, sent, lost = threading.Event(), [], []  # type: ignore[var-annotated]
             bg = threading.Thread(target=lambda: asyncio.run(background(s, float(args.rate or 1000.0), stop, sent)),
                                   daemon=True)
             bg.start()
             time.sleep(3.0)
             try:
-                lat = asyncio.run(probes(s, int(args.probes), progress=True))
+                lat = asyncio.run(probes(s, int(args.probes), progress=True, lost=lost))
             finally:
                 stop.set()
                 bg.join(30)
         finally:
             child.stop()
-    arr = np.asarray(lat)
+    # a probe given up on counts as give-up time: a lower bound of its latency
+    arr = np.asarray(lat + [30_000.0] * len(lost))
     return {
         "p50_ms": round(float(np.percentile(arr, 50)), 2),
         "p99_ms": round(float(np.percentile(arr, 99)), 2),
         "max_ms": round(float(arr.max()), 2),
-        "probes": len(lat),
+        "probes": len(lat) + len(lost),
+        "probes_not_visible_after_30s": len(lost),
         "background_events_per_s": round(sent[0] / max(1, sent[1]), 1) if sent else None,
     }

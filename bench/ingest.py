@@ -72,7 +72,15 @@ def run_worker(s: Settings, env: dict[str, str], n: int) -> tuple[float, dict[st
     """Events/s, plus CPU per event of the worker process and of Redis over the same span
     (CPU time does not shrink when other jobs share the machine, wall-clock rates do)."""
     r = redis.Redis.from_url(s.redis_url)
-    child = runtime.worker(env | {"STREAMREC_WORKER_BATCH": str(s.worker_batch)}, s.state_dir / "worker.log")
+    # every Lua apply over 1 ms lands in the slow log: how long one apply holds Redis
+    r.config_set("slowlog-log-slower-than", 1000)
+    r.config_set("slowlog-max-len", 100_000)
+    r.slowlog_reset()
+    r.config_resetstat()
+    child = runtime.worker(env | {"STREAMREC_WORKER_BATCH": str(s.worker_batch),
+                                  "STREAMREC_WORKER_APPLY_EVENTS": str(s.worker_apply_events),
+                                  "STREAMREC_WORKER_OVERLAP": str(s.worker_overlap).lower()},
+                           s.state_dir / "worker.log")
     child.start()
     assert child.proc is not None
     try:
@@ -99,10 +107,21 @@ def run_worker(s: Settings, env: dict[str, str], n: int) -> tuple[float, dict[st
                "redis_cpu_us_per_event": round((redis_cpu_s(r) - cpu0[1]) / done * 1e6, 1)}
         metrics = {k.decode(): v.decode() for k, v in
                    r.hgetall(keys.namespaced(s.namespace, keys.worker_metrics(s.worker_instance))).items()}
-        return rate, cpu | {"worker_metrics": metrics}
+        return rate, cpu | apply_times(r) | {"worker_metrics": metrics}
     finally:
         child.stop()
         r.close()
+
+
+def apply_times(r: redis.Redis) -> dict[str, Any]:
+    """Mean and slowest Lua apply (EVALSHA) in Redis, from commandstats and the slow log."""
+    st = r.info("commandstats").get("cmdstat_evalsha", {})
+    slow = sorted((e["duration"] for e in r.slowlog_get(100_000)
+                   if (e["command"] or b"").split(b" ", 1)[0].lower() == b"evalsha"), reverse=True)
+    return {"applies": int(st.get("calls", 0)),
+            "apply_ms_mean": round(float(st.get("usec_per_call", 0.0)) / 1000, 2),
+            "apply_ms_max": round(slow[0] / 1000, 1) if slow else None,
+            "applies_over_50ms": sum(1 for d in slow if d > 50_000)}
 
 
 async def run_raw(s: Settings, n: int) -> float:
@@ -153,6 +172,8 @@ def run_ingest_bench(base: Settings, args: argparse.Namespace) -> dict[str, Any]
         "raw_events_per_s": round(raw_rate, 1),
         "ratio": round(worker_rate / raw_rate, 3) if raw_rate else None,
         "worker_batch": s.worker_batch,
+        "worker_apply_events": s.worker_apply_events,
+        "worker_overlap": s.worker_overlap,
         "record_batch": record_batch,
         "records": records,
         **extra,

@@ -38,7 +38,21 @@ class Settings(BaseSettings):
         500, ge=1, le=1000,
         description="events per batch record sent by streamrec's own producers (POST /events, publish, demo); 1 = one record per event",
     )
-    worker_batch: int = Field(1000, ge=1, le=100_000, description="events per worker plan + apply (one Redis Lua call); also the most records taken from Kafka at once")
+    worker_batch: int = Field(1000, ge=1, le=100_000, description="the most records the worker takes from Kafka at once (one consumed batch, acknowledged after it is applied)")
+    worker_apply_events: int = Field(
+        250, ge=1, le=100_000,
+        description="events per worker plan + atomic apply (one Redis Lua call; batch records are cut to fit): "
+                    "bounds how long one apply holds single-threaded Redis",
+    )
+    worker_overlap: bool = Field(
+        True, description="plan the next part of a batch while Redis applies the current one (same result as "
+                          "planning after it; the applies stay in order); false = plan, apply, plan, apply",
+    )
+    worker_prefetch_records: int = Field(
+        128, ge=1, le=100_000,
+        description="Kafka records the worker buffers ahead of processing; fetching pauses when full, so memory "
+                    "stays flat however large the backlog (with batch records each holds up to 500 events)",
+    )
     worker_batch_ms: int = Field(20, ge=1, le=10_000, description="longest wait to fill a batch, in milliseconds")
     worker_instance: str = Field(
         "worker-0", min_length=1, description="stable, unique per worker replica (e.g. the pod name)"

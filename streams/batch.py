@@ -166,6 +166,29 @@ def split_decoded(dec: Decoded, max_events: int) -> list[Decoded]:
     return parts
 
 
+def split_events(dec: Decoded, max_events: int) -> list[Decoded]:
+    """Consecutive parts of at most ``max_events`` items, cutting batch records where needed
+    (bounded work per atomic apply, however many events one record holds).  A part's offsets
+    watermark names only the records whose *last* item it holds, so a reader seeing offset N
+    still knows every event of every record before N is applied."""
+    if max_events < 1:
+        raise ValueError("max_events must be at least 1")
+    items = dec.items
+    last: dict[tuple[str, int, int], int] = {}  # record -> index of its last item
+    for n, (rec, _) in enumerate(items):
+        last[(rec.topic, rec.partition, rec.offset)] = n
+    parts: list[Decoded] = []
+    for start in range(0, len(items), max_events):
+        chunk = items[start:start + max_events]
+        wm: dict[int, int] = {}
+        for n, (rec, _) in enumerate(chunk, start):
+            if (rec.topic in ("", dec.topic) and last[(rec.topic, rec.partition, rec.offset)] == n
+                    and wm.get(rec.partition, -1) < rec.offset + 1):
+                wm[rec.partition] = rec.offset + 1
+        parts.append(Decoded(chunk, wm, dec.topic))
+    return parts
+
+
 def context_reads(dec: Decoded, cfg: PlanConfig, meta: VectorMeta | None) -> list[Read]:
     events = dec.events
     out = context_reads_for_batch(events)
@@ -183,7 +206,9 @@ def build_context(dec: Decoded, reads: Sequence[Read], results: Sequence[Any],
     cat_reads = tuple(context_reads_for_batch(events))
     applied = frozenset(e.event_id for e in events if got.get(Read("get", keys.dedupe(e.event_id))) is not None)
     wm_raw = got.get(Read("hgetall", keys.LABEL_WM)) or {}
-    open_ = next((v for r, v in got.items() if r.op == "zrange" and r.key == keys.LABEL_OPEN), None) or []
+    # the open impressions below the watermark's bound (open_reads), else the oldest one only
+    open_ = (next((v for r, v in got.items() if r.op == "zrangebelow" and r.key == keys.LABEL_OPEN), None)
+             or next((v for r, v in got.items() if r.op == "zrange" and r.key == keys.LABEL_OPEN), None) or [])
     item_vecs: dict[str, Any] = {}
     user_accs: dict[str, bytes | None] = {}
     if meta is not None:
@@ -199,6 +224,30 @@ def build_context(dec: Decoded, reads: Sequence[Read], results: Sequence[Any],
                         MappingProxyType(item_vecs), MappingProxyType(user_accs),
                         MappingProxyType(dict(wm_raw)),
                         tuple((m, float(s)) for m, s in open_))
+
+
+def open_bound(dec: Decoded, reads: Sequence[Read], results: Sequence[Any], cfg: PlanConfig) -> float | None:
+    """An upper bound of the labels' watermark after this batch when the oldest open impression
+    (``watermark_reads``) is below it, i.e. when impressions may be due and ``open_reads`` must
+    fetch them; None otherwise.  The bound takes every valid event (the plan later takes only the
+    new ones), and the watermark can only be lower."""
+    stored: Any = None
+    oldest: Any = None
+    for r, v in zip(reads, results):
+        if r.op == "hgetall" and r.key == keys.LABEL_WM:
+            stored = v
+        elif r.op == "zrange" and r.key == keys.LABEL_OPEN:
+            oldest = v
+    if not oldest:
+        return None
+    max_ts: dict[int, float] = {}
+    for rec, x in dec.items:
+        if not isinstance(x, Rejection) and rec.topic in ("", dec.topic):
+            ts = x.ts.timestamp()
+            if ts > max_ts.get(rec.partition, -math.inf):
+                max_ts[rec.partition] = ts
+    upper = watermark(dict(stored or {}), max_ts, cfg.labels)
+    return upper if upper is not None and float(oldest[0][1]) < upper else None
 
 
 def meta_of(reads: Sequence[Read], results: Sequence[Any]) -> VectorMeta | None:

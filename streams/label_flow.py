@@ -105,7 +105,15 @@ def trim_writes(users: Iterable[str], wm: float, cfg: LabelFlowConfig) -> list[W
 
 
 def watermark_reads(cfg: LabelFlowConfig) -> list[Read]:
-    return [Read("hgetall", keys.LABEL_WM), Read("zrange", keys.LABEL_OPEN, (0, cfg.close_max - 1))]
+    """The stored watermarks and the oldest open impression: when it cannot be due yet (the usual
+    case) nothing more is read, instead of up to ``close_max`` open impressions every batch."""
+    return [Read("hgetall", keys.LABEL_WM), Read("zrange", keys.LABEL_OPEN, (0, 0))]
+
+
+def open_reads(upper: float, cfg: LabelFlowConfig) -> list[Read]:
+    """The oldest open impressions whose close time is below ``upper`` (a bound on the
+    batch's watermark): every impression ``due`` can pick."""
+    return [Read("zrangebelow", keys.LABEL_OPEN, (upper, cfg.close_max))]
 
 
 def watermark_writes(max_by_partition: dict[int, float]) -> list[Write]:

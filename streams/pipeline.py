@@ -12,16 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Sequence
+from typing import Any, Sequence
 
 from schemas.codec import Rejection
 from schemas.events import Event
-from streams.batch import (BatchPlan, Decoded, PlanConfig, Record, build_context, context_reads, decode_records,
-                           meta_of, plan_decoded)
+from streams import overlay
+from streams.batch import (BatchContext, BatchPlan, Decoded, PlanConfig, Record, build_context, context_reads,
+                           decode_records, meta_of, open_bound, plan_decoded)
 from streams.embeddings import VectorMeta
-from streams.label_flow import close, close_reads
+from streams.label_flow import close, close_reads, open_reads
 from streams.labels import TrainingRow
-from streams.store import Group, Guarded, Store
+from streams.store import Group, Guarded, Read, Store
 from streams.vector_plan import vector_reads
 
 
@@ -55,20 +56,44 @@ class Planner:
         return await self.plan_decoded(store, decode_records(records, now, self.topic))
 
     async def plan_decoded(self, store: Store, dec: Decoded) -> FullPlan:
+        ctx, trips = await self.context(store, dec)
+        return await self.finish(store, dec, ctx, trips)
+
+    async def context(self, store: Store, dec: Decoded,
+                      prev: Sequence[Group] | None = None) -> tuple[BatchContext, int]:
+        """The batch context and the round trips it took.  ``prev``: the groups of an apply not
+        yet sent, whose writes the context must include (streams.overlay); raises NotReplayable
+        when they cannot be replayed on these reads (then read after that apply instead)."""
         meta = self.cache.meta
         reads = context_reads(dec, self.cfg, meta)
-        results = list(await store.read(reads))
+        results = await _read(store, reads, prev)
         trips = 1
         seen_meta = meta_of(reads, results)
         if seen_meta != meta:  # a new item-factor model was published: fetch its vectors
             self.cache.meta = meta = seen_meta
             extra = vector_reads(dec.events, meta) if self.cfg.vectors.enabled else []
             if extra:
-                results += await store.read(extra)
+                results += await _read(store, extra, prev)
                 reads = reads + extra
                 trips += 1
-        ctx = build_context(dec, reads, results, meta)
-        plan: BatchPlan = plan_decoded(dec, self.cfg, ctx)
+        upper = open_bound(dec, reads, results, self.cfg)
+        if upper is not None:  # impressions may be due: fetch the open ones below the bound
+            extra = open_reads(upper, self.cfg.labels)
+            results += await _read(store, extra, prev)
+            reads = reads + extra
+            trips += 1
+        return build_context(dec, reads, results, meta), trips
+
+    def plan_part(self, dec: Decoded, ctx: BatchContext) -> BatchPlan:
+        return plan_decoded(dec, self.cfg, ctx)
+
+    async def finish(self, store: Store, dec: Decoded, ctx: BatchContext, trips: int,
+                     plan: BatchPlan | None = None) -> FullPlan:
+        """Plan (unless given) and close the impressions due.  The close reads must see every
+        earlier apply: a caller overlapping applies waits for them before calling this with
+        ``plan.due`` set."""
+        if plan is None:
+            plan = plan_decoded(dec, self.cfg, ctx)
         closes: list[Guarded] = []
         rows: list[TrainingRow] = []
         if plan.due:
@@ -79,3 +104,16 @@ class Planner:
         groups: tuple[Group, ...] = plan.merged() if self.merge else plan.guarded
         return FullPlan(groups + tuple(closes), plan.rejected, plan.watermark, plan.events,
                         tuple(rows), trips, len(closes), plan.duplicates if self.merge else 0)
+
+
+class NotReplayable(Exception):
+    """The previous apply's writes cannot be replayed on these reads (streams.overlay)."""
+
+
+async def _read(store: Store, reads: Sequence[Read], prev: Sequence[Group] | None) -> list[Any]:
+    if prev is None:
+        return list(await store.read(reads))
+    ov = overlay.prepare(prev, reads)
+    if ov is None:
+        raise NotReplayable()
+    return overlay.answer(ov, list(await store.read(ov.reads)))

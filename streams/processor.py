@@ -16,19 +16,20 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Awaitable, Callable, Sequence
+from typing import Awaitable, Callable, Iterator, Sequence
 
 from schemas.codec import dead_letter
 from schemas.events import View
-from streams.batch import Decoded, PlanConfig, Record, decode_records, split_decoded
+from streams.batch import BatchContext, Decoded, PlanConfig, Record, decode_records, split_events
 from streams.dwell import DwellSketch
 from streams.label_flow import row_json
-from streams.pipeline import FullPlan, Planner
-from streams.store import Store, StoreUnavailable
+from streams.pipeline import FullPlan, NotReplayable, Planner
+from streams.store import ApplyResult, PendingApply, Store, StoreUnavailable
 
 log = logging.getLogger("streamrec.worker")
 
 Sink = Callable[[bytes, bytes | None], Awaitable[None]]
+SEND_AT_ONCE = 1000  # dead letters + training rows in flight at once
 DeadLetterSink = Sink
 
 
@@ -39,6 +40,13 @@ def _events_in(rec: Record) -> int:
 
 async def _discard(value: bytes, key: bytes | None) -> None:
     return None
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    dec: Decoded
+    plan: FullPlan
+    handle: PendingApply
 
 
 @dataclass
@@ -68,7 +76,8 @@ class BatchProcessor:
     dwell: DwellSketch = field(default_factory=DwellSketch)
     max_backoff_s: float = 5.0
     planner: Planner | None = None
-    max_events: int = 1000  # events per plan + apply (STREAMREC_WORKER_BATCH)
+    max_events: int = 250  # events per plan + atomic apply (STREAMREC_WORKER_APPLY_EVENTS)
+    overlap: bool = True  # plan the next part while the store applies this one (STREAMREC_WORKER_OVERLAP)
 
     def __post_init__(self) -> None:
         if self.planner is None:
@@ -76,13 +85,29 @@ class BatchProcessor:
 
     async def process(self, records: Sequence[Record]) -> FullPlan | None:
         """Apply a consumed batch; one plan + one atomic apply per ``max_events`` events (batch
-        records can make a few Kafka records hold many thousands).  Returns the last plan."""
+        records can make a few Kafka records hold many thousands; a record may be cut between
+        two applies).  Bounding the events per apply bounds how long one Lua call holds Redis.
+
+        With ``overlap`` the next part is planned while the store applies the current one: its
+        context is read just before the current apply is sent and the current writes are
+        replayed on it (streams.overlay), so every plan equals the sequential one; applies still
+        run one after another, in order.  Returns the last plan."""
         if not records:
             return None
         t0 = time.perf_counter()
         now = self.clock()
-        assert self.planner is not None
-        plan = None
+        parts = self._parts(records, now)
+        if self.overlap and hasattr(self.store, "apply_begin"):
+            plan = await self._overlapped(parts, now)
+        else:
+            plan = None
+            for part in parts:
+                plan = await self._apply(part, now)
+        self.counters.records += len(records)
+        self.counters.busy_s += time.perf_counter() - t0
+        return plan
+
+    def _parts(self, records: Sequence[Record], now: datetime) -> Iterator[Decoded]:
         start = 0
         while start < len(records):
             # decode record by record until a part holds max_events events (bounded memory)
@@ -90,11 +115,99 @@ class BatchProcessor:
             while end < len(records) and (n == 0 or n < self.max_events):
                 n += _events_in(records[end])
                 end += 1
-            for part in split_decoded(decode_records(records[start:end], now, self.topic), self.max_events):
-                plan = await self._apply(part, now)
+            yield from split_events(decode_records(records[start:end], now, self.topic), self.max_events)
             start = end
-        self.counters.records += len(records)
-        self.counters.busy_s += time.perf_counter() - t0
+
+    async def _overlapped(self, parts: Iterator[Decoded], now: datetime) -> FullPlan | None:
+        planner = self.planner
+        assert planner is not None
+        first = next(parts, None)
+        if first is None:
+            return None
+        ready_dec = first
+        ready = await self._retry(lambda: planner.plan_decoded(self.store, first), len(first.items))
+        flight: _InFlight | None = None
+        for dec in parts:
+            n = len(dec.items)
+            if flight is not None and not await self._settle(flight, now):
+                # the previous apply conflicted and was planned and applied again: so must this one
+                rdec = ready_dec
+                ready = await self._retry(lambda: planner.plan_decoded(self.store, rdec), len(rdec.items))
+            flight = None
+            prev = ready.guarded
+            try:  # read before the ready part's apply is sent, replaying its writes on the answers
+                ctx, trips = await self._retry(lambda: planner.context(self.store, dec, prev), n)
+                got: tuple[BatchContext, int] | None = (ctx, trips)
+            except NotReplayable:
+                got = None
+            flight = await self._begin(ready_dec, ready, now)
+            if got is None:
+                ok = await self._settle(flight, now)
+                flight = None
+                nxt = await self._retry(lambda: planner.plan_decoded(self.store, dec), n)
+            else:
+                bp = planner.plan_part(dec, got[0])  # runs while the store applies the ready part
+                ok = True
+                if bp.due:  # closing impressions reads state the in-flight apply writes
+                    ok = await self._settle(flight, now)
+                    flight = None
+                if ok:
+                    ctx, trips = got
+                    nxt = await self._retry(lambda: planner.finish(self.store, dec, ctx, trips, bp), n)
+                else:
+                    nxt = await self._retry(lambda: planner.plan_decoded(self.store, dec), n)
+            ready_dec, ready = dec, nxt
+        if flight is not None and not await self._settle(flight, now):
+            rdec = ready_dec
+            ready = await self._retry(lambda: planner.plan_decoded(self.store, rdec), len(rdec.items))
+        return await self._apply_planned(ready_dec, ready, now)
+
+    async def _emit(self, plan: FullPlan, now: datetime) -> None:
+        """Dead letters and training rows, all delivered before the apply: sent together (up to
+        ``SEND_AT_ONCE`` in flight) instead of waiting for each one's acknowledgement in turn."""
+        sends: list[tuple[Sink, bytes, bytes | None]] = []
+        for rec, rej in plan.rejected:
+            src = Record(rec.partition, rec.offset, b"", rec.topic or self.topic, rec.index).source
+            sends.append((self.dead_letter_sink, dead_letter(rej, src, now), None))
+        for row in plan.rows:
+            sends.append((self.training_sink, row_json(row), row.group_id.encode()))
+        for start in range(0, len(sends), SEND_AT_ONCE):
+            await asyncio.gather(*(sink(v, k) for sink, v, k in sends[start:start + SEND_AT_ONCE]))
+
+    async def _begin(self, dec: Decoded, plan: FullPlan, now: datetime) -> _InFlight:
+        await self._emit(plan, now)
+        begin = self.store.apply_begin
+        handle = await self._retry(lambda: begin(plan.guarded, plan.watermark), len(dec.items))
+        return _InFlight(dec, plan, handle)
+
+    async def _settle(self, fl: _InFlight, now: datetime) -> bool:
+        """Wait for an in-flight apply; False if it conflicted (then its part has been planned
+        and applied again, so any plan made on top of it is stale)."""
+        n = len(fl.dec.items)
+        try:
+            res = await fl.handle.result()
+        except (StoreUnavailable, asyncio.TimeoutError) as err:
+            # unknown whether it ran: send it again (its dedupe marks make a repeat a conflict)
+            self.counters.store_retries += 1
+            log.warning("store unavailable (%s); retrying batch of %d", err, n)
+            res = await self._retry(lambda: self.store.apply(fl.plan.guarded, fl.plan.watermark), n)
+        if res.conflict:
+            self.counters.conflicts += 1
+            log.warning("batch of %d events conflicts with another worker's writes; planning it again", n)
+            await self._apply(fl.dec, now)
+            return False
+        self._account(fl.plan, res)
+        return True
+
+    async def _apply_planned(self, dec: Decoded, plan: FullPlan, now: datetime) -> FullPlan:
+        await self._emit(plan, now)
+        res = await self._retry(lambda: self.store.apply(plan.guarded, plan.watermark), len(dec.items))
+        if res.conflict:
+            self.counters.conflicts += 1
+            log.warning("batch of %d events conflicts with another worker's writes; planning it again",
+                        len(dec.items))
+            return await self._apply(dec, now)
+        self._account(plan, res)
         return plan
 
     async def _apply(self, dec: Decoded, now: datetime) -> FullPlan:
@@ -103,11 +216,7 @@ class BatchProcessor:
         assert planner is not None
         while True:
             plan = await self._retry(lambda: planner.plan_decoded(self.store, dec), n)
-            for rec, rej in plan.rejected:
-                src = Record(rec.partition, rec.offset, b"", rec.topic or self.topic, rec.index).source
-                await self.dead_letter_sink(dead_letter(rej, src, now), None)
-            for row in plan.rows:
-                await self.training_sink(row_json(row), row.group_id.encode())
+            await self._emit(plan, now)
             res = await self._retry(lambda: self.store.apply(plan.guarded, plan.watermark), n)
             if not res.conflict:
                 break
@@ -115,6 +224,10 @@ class BatchProcessor:
             # (a rebalance overlap): nothing was written, plan again against the new state
             self.counters.conflicts += 1
             log.warning("batch of %d events conflicts with another worker's writes; planning it again", n)
+        self._account(plan, res)
+        return plan
+
+    def _account(self, plan: FullPlan, res: ApplyResult) -> None:
         for e in plan.events:
             if isinstance(e, View):
                 self.dwell.update(e.dwell_ms)
@@ -126,7 +239,6 @@ class BatchProcessor:
         c.training_rows += len(plan.rows)
         c.label_closes += plan.closes
         c.round_trips += plan.round_trips
-        return plan
 
     async def _retry(self, fn, n: int):  # type: ignore[no-untyped-def]
         backoff = 0.1

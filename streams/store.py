@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol, Sequence, Union
 
 from streams.writes import Write
 
-ReadOp = Literal["hgetall", "hmget", "zrevrange", "zrange", "zscore", "get", "zcard"]
+ReadOp = Literal["hgetall", "hmget", "zrevrange", "zrange", "zrangebelow", "zscore", "get", "zcard"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,7 @@ class Read:
     hmget       hash   (field, ...)              list[str | None]
     zrevrange   zset   (start, stop)             list[tuple[str, float]] highest first
     zrange      zset   (start, stop)             list[tuple[str, float]] lowest first
+    zrangebelow zset   (max, count)              the lowest ``count`` members scoring < max, lowest first
     zscore      zset   (member,)                 float | None
     get         str    ()                        bytes | None
     zcard       zset   ()                        int
@@ -76,6 +77,23 @@ class ApplyResult:
     conflict: bool = False  # a GuardedBatch found one of its ids marked: nothing was written
 
 
+class PendingApply(Protocol):
+    """An apply that has been sent to the store and may still be running."""
+
+    async def result(self) -> ApplyResult:
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """A ``PendingApply`` that already completed (stores that apply synchronously)."""
+
+    res: ApplyResult
+
+    async def result(self) -> ApplyResult:
+        return self.res
+
+
 class Store(Protocol):
     namespace: str
 
@@ -88,6 +106,14 @@ class Store(Protocol):
         in the same atomic step, so a reader seeing offset N knows every record
         before N is applied.
         """
+        ...
+
+    async def apply_begin(
+        self, batch: Sequence[Group], watermark: dict[int, int] | None = None
+    ) -> PendingApply:
+        """Like ``apply``, but returns once the store has the whole request, before it has run:
+        the caller can work while the store applies, and must await ``result()`` before sending
+        anything that depends on it."""
         ...
 
     async def read(self, reads: Sequence[Read]) -> list[Any]:

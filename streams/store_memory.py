@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from streams import keys
 from streams.embeddings import logadd_state
 from streams.digest import Value, digest_items
-from streams.store import ApplyResult, Group, GuardedBatch, Read
+from streams.store import Applied, ApplyResult, Group, GuardedBatch, Read
 from streams.writes import Write
 
 
@@ -82,6 +82,11 @@ class MemoryStore:
         else:  # pragma: no cover - Write.op is a closed Literal
             raise ValueError(f"unknown write op {op!r}")
 
+    def apply_writes(self, writes: Sequence[Write]) -> None:
+        """Apply writes unguarded, in order (streams.overlay replays an apply with this)."""
+        for w in writes:
+            self._apply_one(w)
+
     async def apply(
         self, batch: Sequence[Group], watermark: dict[int, int] | None = None
     ) -> ApplyResult:
@@ -117,6 +122,11 @@ class MemoryStore:
                     wm[str(p)] = str(off)
         return ApplyResult(applied, dup)
 
+    async def apply_begin(
+        self, batch: Sequence[Group], watermark: dict[int, int] | None = None
+    ) -> Applied:
+        return Applied(await self.apply(batch, watermark))
+
     # -- reads --------------------------------------------------------------
     def _read_one(self, r: Read) -> Any:
         if r.op == "hgetall":
@@ -136,6 +146,10 @@ class MemoryStore:
             start, stop = int(r.args[0]), int(r.args[1])
             end = None if stop == -1 else stop + 1
             return [(m, s) for m, s in ranked[start:end]]
+        if r.op == "zrangebelow":
+            z = self.zsets.get(r.key, {})
+            below = sorted(((m, s) for m, s in z.items() if s < float(r.args[0])), key=lambda kv: (kv[1], kv[0]))
+            return below[: int(r.args[1])]
         if r.op == "zscore":
             return self.zsets.get(r.key, {}).get(str(r.args[0]))
         if r.op == "get":
@@ -143,6 +157,9 @@ class MemoryStore:
         if r.op == "zcard":
             return len(self.zsets.get(r.key, {}))
         raise ValueError(f"unknown read op {r.op!r}")
+
+    def read_one(self, r: Read) -> Any:
+        return self._read_one(r)
 
     async def read(self, reads: Sequence[Read]) -> list[Any]:
         return [self._read_one(r) for r in reads]

@@ -18,7 +18,7 @@ import redis.exceptions as rexc
 
 from streams import keys
 from streams.digest import Value, digest_items
-from streams.store import ApplyResult, Group, GuardedBatch, Read, StoreUnavailable
+from streams.store import Applied, ApplyResult, Group, GuardedBatch, Read, StoreUnavailable
 
 
 APPLY_LUA = r"""
@@ -35,6 +35,7 @@ local ngroups = tonumber(A[3])
 local i = 4
 local applied, dups = 0, 0
 local LN2 = math.log(2)
+local VFMT = {}  -- vector dimension -> struct formats
 local stats = ns .. ':stats'
 -- applies nops writes starting at A[i]; returns the index after them
 local function apply_ops(i, nops)
@@ -70,30 +71,42 @@ local function apply_ops(i, nops)
     elseif op == 'del' then redis.call('DEL', k)
     elseif op == 'vlogadd' then
       -- log-scaled weighted vector sum, see streams/embeddings.py (same arithmetic)
+      -- one struct.unpack / struct.pack per vector (not one per element): the same arithmetic
       local n = #b / 8 - 1
-      local p = {struct.unpack('<' .. string.rep('d', n + 1), b)}
+      local fd = VFMT[n]
+      if not fd then
+        fd = {'<' .. string.rep('d', n + 1), '<' .. string.rep('d', n + 2), '<' .. string.rep('f', n)}
+        VFMT[n] = fd
+      end
+      local p = {struct.unpack(fd[1], b)}
       local L = p[1]
       local cur = redis.call('GET', k)
-      local s, D, S = L, 0, {}
+      local s, D = L, 0
+      local c
       if cur and #cur == (n + 2) * 8 then
-        local c = {struct.unpack('<' .. string.rep('d', n + 2), cur)}
+        c = {struct.unpack(fd[2], cur)}
         s, D = c[1], c[2]
-        for j = 1, n do S[j] = c[j + 2] end
-      else
-        for j = 1, n do S[j] = 0 end
       end
       local s2 = s
       if L > s2 then s2 = L end
       local fo, fn = 2 ^ (s - s2), 2 ^ (L - s2)
       D = D * fo + fn
-      local acc, mean = {struct.pack('<d', s2), struct.pack('<d', D)}, {}
-      for j = 1, n do
-        local x = S[j] * fo + p[j + 1] * fn
-        acc[j + 2] = struct.pack('<d', x)
-        mean[j] = struct.pack('<f', x / D)
+      local acc, mean = {s2, D}, {}
+      if c then
+        for j = 1, n do
+          local x = c[j + 2] * fo + p[j + 1] * fn
+          acc[j + 2] = x
+          mean[j] = x / D
+        end
+      else
+        for j = 1, n do
+          local x = 0 * fo + p[j + 1] * fn
+          acc[j + 2] = x
+          mean[j] = x / D
+        end
       end
-      redis.call('SET', k, table.concat(acc))
-      redis.call('SET', ns .. ':' .. a, table.concat(mean))
+      redis.call('SET', k, struct.pack(fd[2], unpack(acc, 1, n + 2)))
+      redis.call('SET', ns .. ':' .. a, struct.pack(fd[3], unpack(mean, 1, n)))
     else return redis.error_reply('unknown write op ' .. op) end
     i = i + 4
   end
@@ -221,6 +234,37 @@ class RedisStore:
             raise StoreUnavailable(f"Redis unavailable: {err}") from err
         return ApplyResult(int(res[0]), int(res[1]), bool(int(res[2])))
 
+    async def apply_begin(
+        self, batch: Sequence[Group], watermark: dict[int, int] | None = None
+    ) -> "Applied | _Pending":
+        """Send the apply on a connection of its own and return once Redis has the whole request
+        (the write buffer is flushed to the socket); ``result()`` reads the answer."""
+        if not batch and not watermark:
+            return Applied(ApplyResult(0, 0))
+        ns = "@" + self.namespace if self.follow_live else self.namespace
+        args = pack_batch(ns, self.dedupe_ttl_s, batch, watermark)
+        pool = self.client.connection_pool
+        try:
+            conn = await pool.get_connection()
+        except (rexc.ConnectionError, rexc.TimeoutError, OSError) as err:
+            raise StoreUnavailable(f"Redis unavailable: {err}") from err
+        try:
+            await conn.send_command("EVALSHA", self._script.sha, 0, *args)
+            writer = getattr(conn, "_writer", None)
+            transport = getattr(writer, "transport", None)
+            if transport is not None and transport.get_write_buffer_size():
+                # drain() returns at the low-water mark: wait until every byte is out
+                transport.set_write_buffer_limits(high=0)
+                await writer.drain()  # type: ignore[union-attr]
+        except (rexc.ConnectionError, rexc.TimeoutError, OSError) as err:
+            await pool.release(conn)
+            raise StoreUnavailable(f"Redis unavailable: {err}") from err
+        except BaseException:
+            await conn.disconnect(nowait=True)
+            await pool.release(conn)
+            raise
+        return _Pending(self, conn, args)
+
     async def read(self, reads: Sequence[Read], namespace: str | None = None) -> list[Any]:
         if not reads:
             return []
@@ -242,6 +286,9 @@ class RedisStore:
                 pipe.zrevrange(k, int(r.args[0]), int(r.args[1]), withscores=True)
             elif r.op == "zrange":
                 pipe.zrange(k, int(r.args[0]), int(r.args[1]), withscores=True)
+            elif r.op == "zrangebelow":
+                pipe.zrangebyscore(k, "-inf", f"({float(r.args[0])!r}", start=0, num=int(r.args[1]),
+                                   withscores=True)
             elif r.op == "zscore":
                 pipe.zscore(k, r.args[0])
             elif r.op == "zcard":
@@ -295,6 +342,38 @@ class RedisStore:
         return out
 
 
+class _Pending:
+    """An apply sent by ``RedisStore.apply_begin``; ``result()`` reads its answer once."""
+
+    def __init__(self, store: RedisStore, conn: Any, args: list[bytes]) -> None:
+        self.store, self.conn, self.args = store, conn, args
+
+    async def result(self) -> ApplyResult:
+        pool = self.store.client.connection_pool
+        conn, self.conn = self.conn, None
+        if conn is None:
+            raise RuntimeError("the result of an apply is read once")
+        try:
+            res = await conn.read_response()
+        except rexc.NoScriptError:  # Redis restarted and lost its scripts: nothing ran, send it again
+            await pool.release(conn)
+            try:
+                res = await self.store._script(args=self.args)
+            except (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError) as err:
+                raise StoreUnavailable(f"Redis unavailable: {err}") from err
+        except (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError, OSError) as err:
+            await conn.disconnect(nowait=True)
+            await pool.release(conn)
+            raise StoreUnavailable(f"Redis unavailable: {err}") from err
+        except BaseException:
+            await conn.disconnect(nowait=True)
+            await pool.release(conn)
+            raise
+        else:
+            await pool.release(conn)
+        return ApplyResult(int(res[0]), int(res[1]), bool(int(res[2])))
+
+
 def _s(v: bytes | str) -> str:
     return v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v
 
@@ -304,7 +383,7 @@ def _decode(r: Read, v: Any) -> Any:
         return {_s(f): _s(x) for f, x in v.items()}
     if r.op == "hmget":
         return [None if x is None else _s(x) for x in v]
-    if r.op in ("zrevrange", "zrange"):
+    if r.op in ("zrevrange", "zrange", "zrangebelow"):
         return [(_s(m), float(s)) for m, s in v]
     if r.op == "zscore":
         return None if v is None else float(v)

@@ -73,6 +73,8 @@ def build_app(s: Settings) -> faust.App:
         web_enabled=False,
         topic_partitions=s.topic_partitions,
         consumer_auto_offset_reset="earliest",
+        # bounded prefetch: the consumer stops fetching a partition while its buffer is full
+        stream_buffer_maxsize=s.worker_prefetch_records,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
         producer_acks=-1,
@@ -105,7 +107,7 @@ def build_app(s: Settings) -> faust.App:
             store = RedisStore(client, s.namespace, s.dedupe_ttl_s, follow_live=True)
             state["p"] = BatchProcessor(
                 store, send_dead_letter, utcnow, s.topic_events, plan_config(s),
-                training_sink=send_training_row, max_events=s.worker_batch,
+                training_sink=send_training_row, max_events=s.worker_apply_events, overlap=s.worker_overlap,
             )
         return state["p"]
 

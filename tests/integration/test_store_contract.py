@@ -61,7 +61,9 @@ def random_writes(rng: random.Random, n: int) -> list[Write]:
 
 
 READS = [Read("hgetall", "h0"), Read("hmget", "h1", ("f0", "f1", "nope")), Read("zrevrange", "z0", (0, -1)),
-         Read("zscore", "z1", ("m1",)), Read("get", "s0"), Read("zcard", "z0x"), Read("hgetall", "missing")]
+         Read("zscore", "z1", ("m1",)), Read("get", "s0"), Read("zcard", "z0x"), Read("hgetall", "missing"),
+         Read("zrangebelow", "z0", (10.0, 3)), Read("zrangebelow", "z0x", (500.0, 100)),
+         Read("zrangebelow", "missing", (1.0, 5))]
 
 
 def normalise(results: list[object]) -> list[object]:
@@ -158,3 +160,29 @@ def test_digest_ignores_operational_keys_but_not_state(make_store: Callable[[], 
         assert await a.digest() != await b.digest()
 
     asyncio.run(go())
+
+
+def test_vector_adds_match_the_reference_arithmetic(make_store: Callable[[], Store]) -> None:
+    """vlogadd: accumulator and float32 mean as the reference (embeddings.logadd_state) computes
+    them, from an absent key, onto an existing one, and restarting from one of another dimension."""
+    import numpy as np
+
+    from streams.embeddings import contribution, logadd_state
+    from streams.writes import vlogadd
+
+    rng = np.random.default_rng(3)
+    payloads = [contribution(float(rng.uniform(-40, 40)), rng.normal(size=d)) for d in (8, 8, 8, 4, 4, 8)]
+
+    async def go() -> tuple[list[object], list[object]]:
+        store = make_store()
+        for n, p in enumerate(payloads):
+            await store.apply([Guarded(f"v{n}", (vlogadd("acc", "mean", p),))])
+        acc: bytes | None = None
+        want: list[object] = []
+        for p in payloads:
+            acc, mean = logadd_state(acc, p)
+        want = [acc, mean]
+        return await store.read([Read("get", "acc"), Read("get", "mean")]), want
+
+    got, want = asyncio.run(go())
+    assert got == want

@@ -119,7 +119,8 @@ class Run:
 
 
 def run(records: Sequence[Record], plan_cfg: PlanConfig, vectors: dict[str, np.ndarray] | None,
-        batch: int = 50, store: MemoryStore | None = None, rows: list[bytes] | None = None) -> Run:
+        batch: int = 50, store: MemoryStore | None = None, rows: list[bytes] | None = None,
+        max_events: int = 250, overlap: bool = True) -> Run:
     store = store or MemoryStore()
     if vectors is not None:
         publish_vectors(store, vectors)
@@ -131,7 +132,8 @@ def run(records: Sequence[Record], plan_cfg: PlanConfig, vectors: dict[str, np.n
     async def dlq(v: bytes, k: bytes | None) -> None:
         return None
 
-    proc = BatchProcessor(store, dlq, lambda: T0 + timedelta(days=30), "", plan_cfg, training_sink=sink)
+    proc = BatchProcessor(store, dlq, lambda: T0 + timedelta(days=30), "", plan_cfg, training_sink=sink,
+                          max_events=max_events, overlap=overlap)
 
     async def go() -> None:
         for start in range(0, len(records), batch):
