@@ -257,11 +257,10 @@ class RedisStore:
                 transport.set_write_buffer_limits(high=0)
                 await writer.drain()  # type: ignore[union-attr]
         except (rexc.ConnectionError, rexc.TimeoutError, OSError) as err:
-            await pool.release(conn)
+            await _drop(pool, conn)
             raise StoreUnavailable(f"Redis unavailable: {err}") from err
         except BaseException:
-            await conn.disconnect(nowait=True)
-            await pool.release(conn)
+            await _drop(pool, conn)
             raise
         return _Pending(self, conn, args)
 
@@ -342,6 +341,13 @@ class RedisStore:
         return out
 
 
+async def _drop(pool: Any, conn: Any) -> None:
+    """Give back a connection whose request or reply may be half sent or half read: closed first,
+    so the pool never hands out a connection with a stray reply pending."""
+    await conn.disconnect(nowait=True)
+    await pool.release(conn)
+
+
 class _Pending:
     """An apply sent by ``RedisStore.apply_begin``; ``result()`` reads its answer once."""
 
@@ -362,12 +368,10 @@ class _Pending:
             except (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError) as err:
                 raise StoreUnavailable(f"Redis unavailable: {err}") from err
         except (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError, OSError) as err:
-            await conn.disconnect(nowait=True)
-            await pool.release(conn)
+            await _drop(pool, conn)
             raise StoreUnavailable(f"Redis unavailable: {err}") from err
         except BaseException:
-            await conn.disconnect(nowait=True)
-            await pool.release(conn)
+            await _drop(pool, conn)
             raise
         else:
             await pool.release(conn)
