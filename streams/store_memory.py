@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from streams import keys
 from streams.embeddings import logadd_state
@@ -74,7 +74,7 @@ class MemoryStore:
             self.zsets.pop(w.key, None)
             self.strings.pop(w.key, None)
         elif op == "vlogadd":
-            acc, mean = logadd_state(self.strings.get(w.key), w.b)
+            acc, mean = logadd_state(self.strings.get(w.key), cast(bytes, w.b))  # vlogadd's payload is bytes
             self.strings[w.key] = acc
             self.strings[w.a] = mean
         elif op == "expire":
