@@ -97,7 +97,7 @@ class BatchProcessor:
         t0 = time.perf_counter()
         now = self.clock()
         parts = self._parts(records, now)
-        if self.overlap and hasattr(self.store, "apply_begin"):
+        if self.overlap:
             plan = await self._overlapped(parts, now)
         else:
             plan = None
@@ -125,14 +125,13 @@ class BatchProcessor:
         if first is None:
             return None
         ready_dec = first
-        ready = await self._retry(lambda: planner.plan_decoded(self.store, first), len(first.items))
+        ready = await self._plan(first)
         flight: _InFlight | None = None
         for dec in parts:
             n = len(dec.items)
             if flight is not None and not await self._settle(flight, now):
                 # the previous apply conflicted and was planned and applied again: so must this one
-                rdec = ready_dec
-                ready = await self._retry(lambda: planner.plan_decoded(self.store, rdec), len(rdec.items))
+                ready = await self._plan(ready_dec)
             flight = None
             prev = ready.guarded
             try:  # read before the ready part's apply is sent, replaying its writes on the answers
@@ -144,7 +143,7 @@ class BatchProcessor:
             if got is None:
                 ok = await self._settle(flight, now)
                 flight = None
-                nxt = await self._retry(lambda: planner.plan_decoded(self.store, dec), n)
+                nxt = await self._plan(dec)
             else:
                 bp = planner.plan_part(dec, got[0])  # runs while the store applies the ready part
                 ok = True
@@ -155,12 +154,11 @@ class BatchProcessor:
                     ctx, trips = got
                     nxt = await self._retry(lambda: planner.finish(self.store, dec, ctx, trips, bp), n)
                 else:
-                    nxt = await self._retry(lambda: planner.plan_decoded(self.store, dec), n)
+                    nxt = await self._plan(dec)
             ready_dec, ready = dec, nxt
         if flight is not None and not await self._settle(flight, now):
-            rdec = ready_dec
-            ready = await self._retry(lambda: planner.plan_decoded(self.store, rdec), len(rdec.items))
-        return await self._apply_planned(ready_dec, ready, now)
+            ready = await self._plan(ready_dec)
+        return await self._apply(ready_dec, now, ready)
 
     async def _emit(self, plan: FullPlan, now: datetime) -> None:
         """Dead letters and training rows, all delivered before the apply: sent together (up to
@@ -192,40 +190,36 @@ class BatchProcessor:
             log.warning("store unavailable (%s); retrying batch of %d", err, n)
             res = await self._retry(lambda: self.store.apply(fl.plan.guarded, fl.plan.watermark), n)
         if res.conflict:
-            self.counters.conflicts += 1
-            log.warning("batch of %d events conflicts with another worker's writes; planning it again", n)
+            self._conflict(n)
             await self._apply(fl.dec, now)
             return False
         self._account(fl.plan, res)
         return True
 
-    async def _apply_planned(self, dec: Decoded, plan: FullPlan, now: datetime) -> FullPlan:
-        await self._emit(plan, now)
-        res = await self._retry(lambda: self.store.apply(plan.guarded, plan.watermark), len(dec.items))
-        if res.conflict:
-            self.counters.conflicts += 1
-            log.warning("batch of %d events conflicts with another worker's writes; planning it again",
-                        len(dec.items))
-            return await self._apply(dec, now)
-        self._account(plan, res)
-        return plan
-
-    async def _apply(self, dec: Decoded, now: datetime) -> FullPlan:
-        n = len(dec.items)
+    async def _plan(self, dec: Decoded) -> FullPlan:
         planner = self.planner
         assert planner is not None
+        return await self._retry(lambda: planner.plan_decoded(self.store, dec), len(dec.items))  # type: ignore[no-any-return]
+
+    async def _apply(self, dec: Decoded, now: datetime, plan: FullPlan | None = None) -> FullPlan:
+        """Plan (unless ``plan`` is given), emit and apply one part, planning again after a conflict."""
+        n = len(dec.items)
         while True:
-            plan = await self._retry(lambda: planner.plan_decoded(self.store, dec), n)
-            await self._emit(plan, now)
-            res = await self._retry(lambda: self.store.apply(plan.guarded, plan.watermark), n)
+            p = plan if plan is not None else await self._plan(dec)
+            await self._emit(p, now)
+            res = await self._retry(lambda: self.store.apply(p.guarded, p.watermark), n)
             if not res.conflict:
                 break
-            # another worker applied some of these events since the plan read their marks
-            # (a rebalance overlap): nothing was written, plan again against the new state
-            self.counters.conflicts += 1
-            log.warning("batch of %d events conflicts with another worker's writes; planning it again", n)
-        self._account(plan, res)
-        return plan
+            self._conflict(n)
+            plan = None
+        self._account(p, res)
+        return p
+
+    def _conflict(self, n: int) -> None:
+        # another worker applied some of these events since the plan read their marks
+        # (a rebalance overlap): nothing was written, the part is planned again against the new state
+        self.counters.conflicts += 1
+        log.warning("batch of %d events conflicts with another worker's writes; planning it again", n)
 
     def _account(self, plan: FullPlan, res: ApplyResult) -> None:
         for e in plan.events:
