@@ -227,12 +227,16 @@ class RedisStore:
     ) -> ApplyResult:
         if not batch and not watermark:
             return ApplyResult(0, 0)
-        ns = "@" + self.namespace if self.follow_live else self.namespace
         try:
-            res = await self._script(args=pack_batch(ns, self.dedupe_ttl_s, batch, watermark))
+            res = await self._script(args=self._args(batch, watermark))
         except (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError) as err:
             raise StoreUnavailable(f"Redis unavailable: {err}") from err
-        return ApplyResult(int(res[0]), int(res[1]), bool(int(res[2])))
+        return _result(res)
+
+    def _args(self, batch: Sequence[Group], watermark: dict[int, int] | None) -> list[bytes]:
+        """The apply script's arguments; ``@namespace`` makes the script follow the live pointer."""
+        ns = "@" + self.namespace if self.follow_live else self.namespace
+        return pack_batch(ns, self.dedupe_ttl_s, batch, watermark)
 
     async def apply_begin(
         self, batch: Sequence[Group], watermark: dict[int, int] | None = None
@@ -241,8 +245,7 @@ class RedisStore:
         (the write buffer is flushed to the socket); ``result()`` reads the answer."""
         if not batch and not watermark:
             return Applied(ApplyResult(0, 0))
-        ns = "@" + self.namespace if self.follow_live else self.namespace
-        args = pack_batch(ns, self.dedupe_ttl_s, batch, watermark)
+        args = self._args(batch, watermark)
         pool = self.client.connection_pool
         try:
             conn = await pool.get_connection()
@@ -375,7 +378,12 @@ class _Pending:
             raise
         else:
             await pool.release(conn)
-        return ApplyResult(int(res[0]), int(res[1]), bool(int(res[2])))
+        return _result(res)
+
+
+def _result(res: Any) -> ApplyResult:
+    """The apply script's reply ``{applied, duplicates, conflict}``."""
+    return ApplyResult(int(res[0]), int(res[1]), bool(int(res[2])))
 
 
 def _s(v: bytes | str) -> str:
