@@ -304,16 +304,20 @@ def _latest_groups(X: list[np.ndarray], y: list[int], groups: list[str], times: 
     for g, t in zip(groups, times):
         latest[g] = max(t, latest.get(g, -np.inf))
     keep_groups = set(sorted(latest, key=lambda g: (latest[g], g))[-limit:]) if limit > 0 else set()
-    keep = [k for k, g in enumerate(groups) if g in keep_groups]
-    return [X[k] for k in keep], [y[k] for k in keep], [groups[k] for k in keep], [times[k] for k in keep]
+    return _rows_of_groups(X, y, groups, times, keep_groups)
 
 
 def _with_positive(X: list[np.ndarray], y: list[int], groups: list[str], times: list[float]
                    ) -> tuple[list[np.ndarray], list[int], list[str], list[float]]:
     """Only impression groups with a positive label: a group nobody acted on has no LambdaRank gradient
     (and must not take a place among the ``max_impression_groups``)."""
-    hit = {g for g, lab in zip(groups, y) if lab > 0}
-    keep = [k for k, g in enumerate(groups) if g in hit]
+    return _rows_of_groups(X, y, groups, times, {g for g, lab in zip(groups, y) if lab > 0})
+
+
+def _rows_of_groups(X: list[np.ndarray], y: list[int], groups: list[str], times: list[float], keep_groups: set[str]
+                    ) -> tuple[list[np.ndarray], list[int], list[str], list[float]]:
+    """The rows (in order) whose group is in ``keep_groups``."""
+    keep = [k for k, g in enumerate(groups) if g in keep_groups]
     return [X[k] for k in keep], [y[k] for k in keep], [groups[k] for k in keep], [times[k] for k in keep]
 
 
