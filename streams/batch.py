@@ -139,33 +139,6 @@ def decode_records(records: Sequence[Record], now: datetime, topic: str = "") ->
     return Decoded(tuple(items), wm, topic)
 
 
-def split_decoded(dec: Decoded, max_events: int) -> list[Decoded]:
-    """Consecutive parts of at most ``max_events`` items (more only for a single record larger
-    than that), never splitting a record, each with the offsets watermark of its own records."""
-    parts: list[Decoded] = []
-    cur: list[tuple[Record, Union[Event, Rejection]]] = []
-    at: tuple[str, int, int] | None = None
-
-    def flush() -> None:
-        if cur:
-            wm: dict[int, int] = {}
-            for rec, _ in cur:
-                if rec.topic in ("", dec.topic) and wm.get(rec.partition, -1) < rec.offset + 1:
-                    wm[rec.partition] = rec.offset + 1
-            parts.append(Decoded(tuple(cur), wm, dec.topic))
-            cur.clear()
-
-    for item in dec.items:
-        rec = item[0]
-        here = (rec.topic, rec.partition, rec.offset)
-        if here != at and len(cur) >= max_events:
-            flush()
-        at = here
-        cur.append(item)
-    flush()
-    return parts
-
-
 def split_events(dec: Decoded, max_events: int) -> list[Decoded]:
     """Consecutive parts of at most ``max_events`` items, cutting batch records where needed
     (bounded work per atomic apply, however many events one record holds).  A part's offsets

@@ -9,7 +9,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from schemas.codec import MAX_BATCH_EVENTS, Rejection, decode_record, encode, encode_batch
 from schemas.events import Click, Event, View
-from streams.batch import Record, decode_records, split_decoded
+from streams.batch import Record, decode_records
 from streamrec.batch_records import event_key, group
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -48,15 +48,6 @@ def test_worker_records_get_an_index_and_dead_letters_their_own_coordinates() ->
     assert [r.index for r in recs] == [0, 1, 2, -1]
     assert recs[1].source == "/2/7#1" and recs[3].source == "/2/8"
     assert dec.watermark == {2: 9}
-
-
-def test_split_never_cuts_a_record_and_each_part_has_its_own_watermark() -> None:
-    recs = [Record(0, k, encode_batch(clicks(3))) for k in range(4)] + [Record(1, 0, encode(clicks(1)[0]))]
-    dec = decode_records(recs, NOW)
-    parts = split_decoded(dec, 5)
-    assert [len(p.items) for p in parts] == [6, 6, 1]
-    assert [p.watermark for p in parts] == [{0: 2}, {0: 4}, {1: 1}]
-    assert [x for p in parts for x in p.items] == list(dec.items)
 
 
 def test_grouping_routes_each_event_as_a_single_record_would_and_keeps_order() -> None:
