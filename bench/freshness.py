@@ -35,13 +35,18 @@ from streamrec.settings import Settings
 FEATURE = "click_count_by_item_1h"
 
 
-async def background(s: Settings, rate: float, stop: threading.Event, sent: list[int]) -> None:
+async def background(s: Settings, rate: float, stop: threading.Event, sent: list[float],
+                     started: threading.Event | None = None) -> None:
     p = await start_producer(s)
-    t0 = time.monotonic()
     events = mixed_events(200_000, t0=datetime.now(timezone.utc), spacing_s=1.0 / rate, prefix="bg")[2000:]
+    # the clock starts once the events exist: starting it before generating them (~2 s of CPU) made the
+    # first sends a catch-up burst of thousands of events instead of a steady rate
+    t0 = time.monotonic()
     try:
         k = 0
         while not stop.is_set() and k < len(events):
+            if started is not None and k and not started.is_set():
+                started.set()
             # the events due in the next 20 ms, as the product's producers send them: batch records
             due = events[k:k + max(1, int(rate * 0.02))]
             for topic, evs in ((s.topic_impressions, [e for e in due if isinstance(e, Impression)]),
@@ -52,7 +57,7 @@ async def background(s: Settings, rate: float, stop: threading.Event, sent: list
             if ahead > 0:
                 await asyncio.sleep(ahead)
         sent.append(k)
-        sent.append(int(time.monotonic() - t0))
+        sent.append(time.monotonic() - t0)
     finally:
         await p.stop()
 
@@ -113,11 +118,13 @@ def run_freshness_bench(base: Settings, args: argparse.Namespace) -> dict[str, A
         child = runtime.worker(env, s.state_dir / "worker.log").start()
         try:
             asyncio.run(probes(s, 3))  # worker up and assigned
-            stop, sent, lost = threading.Event(), [], []  # type: ignore[var-annotated]
-            bg = threading.Thread(target=lambda: asyncio.run(background(s, float(args.rate or 1000.0), stop, sent)),
-                                  daemon=True)
+            stop, started, sent, lost = threading.Event(), threading.Event(), [], []  # type: ignore[var-annotated]
+            bg = threading.Thread(target=lambda: asyncio.run(background(s, float(args.rate or 1000.0), stop, sent,
+                                                                        started)), daemon=True)
             bg.start()
-            time.sleep(3.0)
+            if not started.wait(60):
+                raise RuntimeError("the background producer did not start sending within 60 s")
+            time.sleep(3.0)  # the load runs steadily before the first probe
             try:
                 lat = asyncio.run(probes(s, int(args.probes), progress=True, lost=lost))
             finally:
@@ -133,5 +140,5 @@ def run_freshness_bench(base: Settings, args: argparse.Namespace) -> dict[str, A
         "max_ms": round(float(arr.max()), 2),
         "probes": len(lat) + len(lost),
         "probes_not_visible_after_30s": len(lost),
-        "background_events_per_s": round(sent[0] / max(1, sent[1]), 1) if sent else None,
+        "background_events_per_s": round(sent[0] / max(1e-9, sent[1]), 1) if sent else None,
     }
