@@ -174,6 +174,23 @@ async def sample(r: redis.Redis, ns: str, run: Run, worker: runtime.Child, api: 
         last_applied, last_req, last_lat = applied, run.requests, len(run.latencies)
 
 
+def fallback_reasons(metrics_url: str) -> dict[str, float]:
+    """The API's ``streamrec_fallbacks_total`` by reason (why answers were degraded), from /metrics."""
+    import httpx
+
+    out: dict[str, float] = {}
+    try:
+        text = httpx.get(metrics_url, timeout=10).text
+    except httpx.HTTPError:
+        return out
+    for line in text.splitlines():
+        if line.startswith("streamrec_fallbacks_total{"):
+            labels, value = line.rsplit(" ", 1)
+            reason = labels.split('reason="', 1)[1].split('"', 1)[0]
+            out[reason] = float(value)
+    return out
+
+
 def applied_published(r: redis.Redis, ns: str) -> int:
     """Applied events the soak published (serving's own impressions are applied too: not counted)."""
     st = r.hgetall(keys.namespaced(ns, keys.STATS))
@@ -208,6 +225,7 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
                 )
 
             asyncio.run(main())
+            fallbacks = fallback_reasons(f"http://127.0.0.1:{port}/metrics")
             lag_at_end = run.published + run.metas - applied_published(r, ps.namespace)
             # let the worker finish what was published (bounded), so dead letters can be reconciled
             t_end = time.monotonic()
@@ -231,6 +249,7 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
         "requests": run.requests,
         "request_errors": run.errors,
         "degraded_answers": run.degraded,
+        "fallbacks_by_reason": fallbacks,
         "lag_events_at_end": lag_at_end,
         "drain_s": round(drain_s, 1),
         "p99_ms": float(np.percentile(run.latencies, 99)) if run.latencies else None,

@@ -61,7 +61,8 @@ class AppState:
         key = s.serving_cursor_secret.get_secret_value().encode() or secrets.token_bytes(32)
         state = cls(s, client, store, reader, metrics, None, CursorCodec(key, s.serving_cursor_max_served))  # type: ignore[arg-type]
         impressions = ImpressionLogger(state.producer, s.topic_impressions, metrics, s.serving_impression_buffer)
-        state.pipeline = Pipeline(s, reader.read, fetcher, models, IndexHolder(), Breaker(), TrendingCache(),
+        breaker = Breaker(s.serving_down_cooldown_s, s.serving_slow_cooldown_s)
+        state.pipeline = Pipeline(s, reader.read, fetcher, models, IndexHolder(), breaker, TrendingCache(),
                                   impressions, metrics)
         metrics.set_model(models.current.ranker.version)
         return state

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
 
     # serving (POST /recommend, POST /rank)
     serving_budget_ms: float = Field(50.0, gt=0, description="Redis latency budget per request; over it -> degraded")
+    serving_down_cooldown_s: float = Field(
+        1.0, gt=0, le=60, description="degraded mode lasts this long after Redis failed, then one request probes it again")
+    serving_slow_cooldown_s: float = Field(
+        0.2, gt=0, le=60,
+        description="degraded mode lasts this long after 3 round trips in a row over serving_budget_ms, then one request "
+                    "probes Redis again")
     serving_quota_ann: int = Field(150, ge=0, le=2000, description="candidates from the user-vector ANN search")
     serving_quota_neighbours: int = Field(100, ge=0, le=2000, description="item-to-item neighbours of recent history")
     serving_quota_trending: int = Field(100, ge=0, le=2000, description="candidates from trending items")

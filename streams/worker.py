@@ -2,7 +2,8 @@
 
 Every batch runs streams.pipeline (features, labels, embeddings) and is applied
 in one Lua call; closed impression windows go to the training topic; the river
-dwell sketch is reported every 10 s in the log and in ``metrics:{worker}``.
+dwell sketch is reported every 10 s in the log and in ``metrics:{worker}``, and the
+heap's free pages are given back to the OS at the same time (``streamrec.heap``).
 
 Batches come from ``take_events``, which acknowledges offsets only after the
 batch has been handed back, i.e. after ``BatchProcessor.process`` has applied
@@ -29,7 +30,7 @@ from streams.store import Guarded
 from streams.store_redis import RedisStore
 from streams.vector_plan import VectorConfig
 from streams.writes import hset
-from streamrec import fetch_backoff
+from streamrec import fetch_backoff, heap
 from streamrec.settings import Settings
 
 log = logging.getLogger("streamrec.worker")
@@ -134,6 +135,7 @@ def build_app(s: Settings) -> faust.App:
                 await p.store.apply([metrics_writes(p, s.worker_instance)])
             except Exception as err:  # metrics are best effort
                 log.warning("metrics write failed: %s", err)
+        heap.trim()  # what a backlog's large batches freed goes back to the OS (streamrec.heap)
 
     return app
 
