@@ -10,6 +10,7 @@ worker and the API.  Writes JSON and a PNG plot.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import orjson
 import redis
 
 from bench.common import private_infra
+from bench.ingest import process_cpu_s, redis_cpu_s
 from bench.serve import _exchange, _request_bytes
 from streamrec.batch_records import send_batches
 from schemas.events import Click, Event, ItemMeta, Rate, View
@@ -50,6 +52,7 @@ class Sample:
     p99_ms: float
     worker_rss_mb: float
     api_rss_mb: float
+    queued_events: int = 0  # published by the soak, not yet applied
 
 
 @dataclass
@@ -162,6 +165,7 @@ async def sample(r: redis.Redis, ns: str, run: Run, worker: runtime.Child, api: 
         await asyncio.sleep(every)
         st = r.hgetall(keys.namespaced(ns, keys.STATS))
         applied = sum(int(v) for k, v in st.items() if k.startswith(b"applied:"))
+        own = sum(int(v) for k, v in st.items() if k.startswith(b"applied:") and k != b"applied:impression")
         lat = run.latencies[last_lat:]
         run.samples.append(Sample(
             t_s=time.monotonic() - t0,
@@ -170,8 +174,35 @@ async def sample(r: redis.Redis, ns: str, run: Run, worker: runtime.Child, api: 
             p99_ms=float(np.percentile(lat, 99)) if lat else float("nan"),
             worker_rss_mb=rss_mb(worker.proc.pid) if worker.proc else float("nan"),
             api_rss_mb=rss_mb(api.proc.pid) if api.proc else float("nan"),
+            queued_events=max(0, run.published + run.metas - own),
         ))
         last_applied, last_req, last_lat = applied, run.requests, len(run.latencies)
+
+
+def _broker_pid(root: Path) -> int | None:
+    """The private broker's pid: the process started with ``--data-dir <root>/kafka``."""
+    want = str(root / "kafka").encode()
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if want in (d / "cmdline").read_bytes().split(b"\0"):
+                    return int(d.name)
+            except OSError:
+                continue
+    return None
+
+
+def _cpu(worker: runtime.Child, api: runtime.Child, root: Path, r: redis.Redis) -> dict[str, float]:
+    """CPU seconds so far of every process of the run: where the two cores go."""
+    broker = _broker_pid(root)
+    t = os.times()
+    return {
+        "worker": process_cpu_s(worker.proc.pid) if worker.proc else 0.0,
+        "api": process_cpu_s(api.proc.pid) if api.proc else 0.0,
+        "redis": redis_cpu_s(r),
+        "broker": process_cpu_s(broker) if broker else 0.0,
+        "load_and_producer": t.user + t.system,
+    }
 
 
 def fallback_reasons(metrics_url: str) -> dict[str, float]:
@@ -224,7 +255,10 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
                     sample(r, ps.namespace, run, worker, api, sample_s, until),
                 )
 
+            cpu0, wall0 = _cpu(worker, api, root, r), time.monotonic()
             asyncio.run(main())
+            cpu1, wall = _cpu(worker, api, root, r), time.monotonic() - wall0
+            cores = {k: round((cpu1[k] - cpu0[k]) / wall, 3) for k in cpu0}
             fallbacks = fallback_reasons(f"http://127.0.0.1:{port}/metrics")
             lag_at_end = run.published + run.metas - applied_published(r, ps.namespace)
             # let the worker finish what was published (bounded), so dead letters can be reconciled
@@ -250,6 +284,7 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
         "request_errors": run.errors,
         "degraded_answers": run.degraded,
         "fallbacks_by_reason": fallbacks,
+        "cpu_cores_during_load": cores,
         "lag_events_at_end": lag_at_end,
         "drain_s": round(drain_s, 1),
         "p99_ms": float(np.percentile(run.latencies, 99)) if run.latencies else None,
@@ -280,7 +315,10 @@ def plot(samples: list[Sample], png: Path) -> None:
     ax[1].set_ylabel("p99 ms (per sample)")
     ax[2].plot(t, [x.worker_rss_mb for x in samples], label="worker RSS MB")
     ax[2].plot(t, [x.api_rss_mb for x in samples], label="API RSS MB")
-    ax[2].legend()
+    ax[2].legend(loc="upper left")
+    queued = ax[2].twinx()
+    queued.plot(t, [x.queued_events / 1000 for x in samples], color="tab:gray", linestyle=":", label="queued events (k)")
+    queued.legend(loc="lower right")
     ax[2].set_xlabel("minutes")
     fig.suptitle("streamrec soak")
     fig.tight_layout()

@@ -76,6 +76,9 @@ def build_app(s: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         # bounded prefetch: the consumer stops fetching a partition while its buffer is full
         stream_buffer_maxsize=s.worker_prefetch_records,
+        # records decoded per poll: the rest of a fetch stays in its raw form until needed (a broker that
+        # ignores the fetch size limits, like noida-db, can answer one fetch with a partition's whole backlog)
+        broker_max_poll_records=s.worker_prefetch_records,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
         producer_acks=-1,
