@@ -6,6 +6,16 @@ producer; while Kafka is slow or down the impressions wait in the buffer and
 are retried, and when the buffer is full new ones are dropped and counted in
 ``streamrec_impressions_total{outcome="dropped"}``.
 
+Impressions have their own producer (``PRODUCER_OPTIONS``): gzip-compressed record
+batches and a 50 ms linger.  An impression is ~10-28 KB of JSON, and the embedded
+broker keeps every record batch in memory and in its one JSON state file, which it
+rewrites as it grows, so its CPU time per impression grows with the bytes stored:
+batches of several impressions compressed ~10x (the feature names and the many
+repeated feature values compress well) cost it ~1/10 of the CPU time (measured:
+0.95 -> 0.10 ms per impression over 3,000 impressions at 250/s), for ~0.03 ms of
+the API's CPU per impression.  Consumers (aiokafka, Faust) decompress gzip natively;
+the wire value of each record is unchanged.
+
 Features are sent as served, in the ranker's feature order.  The schema
 requires finite numbers, so a missing value (NaN) is sent as
 ``MISSING_FEATURE`` (-1e30); ``restore_missing`` maps it back to NaN.
@@ -32,6 +42,8 @@ from serving.metrics import Metrics
 log = logging.getLogger("streamrec.serving.impressions")
 
 MISSING_FEATURE = -1e30
+PRODUCER_OPTIONS: dict[str, object] = {"compression_type": "gzip", "linger_ms": 50}
+"""``streamrec.kafka.producer`` overrides for the impressions' producer (see the module docstring)."""
 
 
 def restore_missing(rows: Sequence[Sequence[float]]) -> np.ndarray:
