@@ -7,7 +7,8 @@ are retried, and when the buffer is full new ones are dropped and counted in
 ``streamrec_impressions_total{outcome="dropped"}``.
 
 Impressions have their own producer (``PRODUCER_OPTIONS``): gzip-compressed record
-batches and a 50 ms linger, and each drain sends the impressions of one partition as
+batches and a 200 ms linger (impressions reach the topic up to that much later; labels are
+joined by event time, after the 30-minute default label window), and each drain sends the impressions of one partition as
 *batch records* (:func:`records`; ``schemas.codec.decode_record`` reads them, as it
 reads the batch records of ``POST /events``).  An impression is ~10-28 KB of JSON,
 and the embedded broker keeps every record batch in memory and in its one JSON state
@@ -15,7 +16,7 @@ file, which it rewrites as it grows, so its CPU time per impression grows with t
 bytes it stores: compressed batches of several impressions (the feature names and
 the many repeated feature values compress ~4-15x) cost it a fraction of that
 (measured with a fresh broker, 3,000 impressions at 250/s: 0.95 ms per impression
-uncompressed, 0.25 with gzip, 0.10 with gzip and the 50 ms linger).  aiokafka
+uncompressed, 0.25 with gzip, 0.12 with gzip and a 50 ms linger, 0.06 with gzip and the 200 ms linger).  aiokafka
 compresses at gzip level 9, ~0.08 ms of the API's CPU per impression.  Consumers
 (aiokafka, Faust) decompress gzip natively.
 
@@ -47,7 +48,7 @@ log = logging.getLogger("streamrec.serving.impressions")
 
 MISSING_FEATURE = -1e30
 _PARTITIONER = DefaultPartitioner()
-PRODUCER_OPTIONS: dict[str, object] = {"compression_type": "gzip", "linger_ms": 50}
+PRODUCER_OPTIONS: dict[str, object] = {"compression_type": "gzip", "linger_ms": 200}
 """``streamrec.kafka.producer`` overrides for the impressions' producer (see the module docstring)."""
 
 
