@@ -8,9 +8,9 @@ are retried, and when the buffer is full new ones are dropped and counted in
 
 Impressions have their own producer (``PRODUCER_OPTIONS``): gzip-compressed record
 batches and a 200 ms linger (impressions reach the topic up to that much later; labels are
-joined by event time, after the 30-minute default label window), and each drain sends the impressions of one partition as
-*batch records* (:func:`records`; ``schemas.codec.decode_record`` reads them, as it
-reads the batch records of ``POST /events``).  An impression is ~10-28 KB of JSON,
+joined by event time, after the 30-minute default label window), and each drain sends
+the impressions of one partition as *batch records* (:func:`records`;
+``schemas.codec.decode_record`` reads them, as it reads those of ``POST /events``).  An impression is ~10-28 KB of JSON,
 and the embedded broker keeps every record batch in memory and in its one JSON state
 file, which it rewrites as it grows, so its CPU time per impression grows with the
 bytes it stores: compressed batches of several impressions (the feature names and
@@ -162,15 +162,18 @@ class ImpressionLogger:
         return len(items) - len(failed)
 
 
+Grouped = list[tuple[int, bytes, bytes, list[Pending]]]
+
+
 def records(items: Sequence[Pending], partitions: list[int],
-            max_events: int = MAX_BATCH_EVENTS, max_bytes: int = MAX_RECORD_BYTES) -> list[tuple[int, bytes, bytes, list[Pending]]]:
+            max_events: int = MAX_BATCH_EVENTS, max_bytes: int = MAX_RECORD_BYTES) -> Grouped:
     """(partition, key, value, impressions in it) per Kafka record: each impression goes to the partition its
     ``user_id`` key maps to (Kafka's default partitioner, as a keyed single record would), and the impressions
     of one partition are joined, in their order, into batch records (``schemas.codec.decode_record``) of at
     most ``max_events`` impressions and ``max_bytes`` bytes; a run of one is a plain record.  The stream
     worker pays its per-record cost once per batch record, the producer one ``send`` per record."""
     runs: dict[int, tuple[bytes, list[bytes], list[Pending], int]] = {}
-    out: list[tuple[int, bytes, bytes, list[Pending]]] = []
+    out: Grouped = []
 
     def close(part: int) -> None:
         key, values, members, _ = runs.pop(part)

@@ -50,7 +50,9 @@ def test_records_group_impressions_by_partition_in_order_within_the_limits() -> 
         events = decode_record(value, now)
         assert [e.request_id for e in events] == [m.request_id for m in members]  # type: ignore[union-attr]
         assert (value[:1] == b"[") == (len(members) > 1)  # a run of one is a plain record
-        np.testing.assert_array_equal(restore_missing(events[0].features), members[0].features)  # type: ignore[union-attr]
+        first = events[0]
+        assert isinstance(first, Impression) and first.features is not None
+        np.testing.assert_array_equal(restore_missing(first.features), members[0].features)
         seen += [m.request_id for m in members]
     assert sorted(seen) == sorted(p.request_id for p in pending)  # every impression exactly once
     for part in partitions:  # each partition's impressions keep their order
