@@ -6,6 +6,20 @@ producer; while Kafka is slow or down the impressions wait in the buffer and
 are retried, and when the buffer is full new ones are dropped and counted in
 ``streamrec_impressions_total{outcome="dropped"}``.
 
+Impressions have their own producer (``PRODUCER_OPTIONS``): gzip-compressed record
+batches and a 200 ms linger (impressions reach the topic up to that much later; labels are
+joined by event time, after the 30-minute default label window), and each drain sends
+the impressions of one partition as *batch records* (:func:`records`;
+``schemas.codec.decode_record`` reads them, as it reads those of ``POST /events``).  An impression is ~10-28 KB of JSON,
+and the embedded broker keeps every record batch in memory and in its one JSON state
+file, which it rewrites as it grows, so its CPU time per impression grows with the
+bytes it stores: compressed batches of several impressions (the feature names and
+the many repeated feature values compress ~4-15x) cost it a fraction of that
+(measured with a fresh broker, 3,000 impressions at 250/s: 0.95 ms per impression
+uncompressed, 0.25 with gzip, 0.12 with gzip and a 50 ms linger, 0.06 with gzip and the 200 ms linger).  aiokafka
+compresses at gzip level 9, ~0.08 ms of the API's CPU per impression.  Consumers
+(aiokafka, Faust) decompress gzip natively.
+
 Features are sent as served, in the ranker's feature order.  The schema
 requires finite numbers, so a missing value (NaN) is sent as
 ``MISSING_FEATURE`` (-1e30); ``restore_missing`` maps it back to NaN.
@@ -24,14 +38,18 @@ from typing import Awaitable, Callable, Sequence
 import numpy as np
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
-from schemas.codec import encode
+from schemas.codec import MAX_BATCH_EVENTS, MAX_RECORD_BYTES, encode
 from schemas.events import Impression
 from serving.metrics import Metrics
 
 log = logging.getLogger("streamrec.serving.impressions")
 
 MISSING_FEATURE = -1e30
+_PARTITIONER = DefaultPartitioner()
+PRODUCER_OPTIONS: dict[str, object] = {"compression_type": "gzip", "linger_ms": 200}
+"""``streamrec.kafka.producer`` overrides for the impressions' producer (see the module docstring)."""
 
 
 def restore_missing(rows: Sequence[Sequence[float]]) -> np.ndarray:
@@ -130,13 +148,51 @@ class ImpressionLogger:
             self.metrics.impressions.labels(outcome="dropped").inc(len(items) - len(keep))
 
     async def _send(self, items: list[Pending]) -> int:
+        """Send ``items`` as batch records (see :func:`records`); returns how many were delivered."""
         producer = await self._producer()
-        futs = []
-        for p in items:
-            futs.append(await producer.send(self.topic, key=p.user_id.encode(), value=p.encoded()))
+        partitions = sorted(await producer.partitions_for(self.topic))
+        groups = records(items, partitions)
+        futs = [await producer.send(self.topic, key=key, value=value, partition=part)
+                for part, key, value, _ in groups]
         results = await asyncio.wait_for(asyncio.gather(*futs, return_exceptions=True), 30)
-        failed = [p for p, r in zip(items, results) if isinstance(r, BaseException)]
+        failed = [p for (_, _, _, members), r in zip(groups, results) if isinstance(r, BaseException) for p in members]
         if failed:
             self._requeue(failed)
             self.metrics.impressions.labels(outcome="failed").inc(len(failed))
         return len(items) - len(failed)
+
+
+Grouped = list[tuple[int, bytes, bytes, list[Pending]]]
+
+
+def records(items: Sequence[Pending], partitions: list[int],
+            max_events: int = MAX_BATCH_EVENTS, max_bytes: int = MAX_RECORD_BYTES) -> Grouped:
+    """(partition, key, value, impressions in it) per Kafka record: each impression goes to the partition its
+    ``user_id`` key maps to (Kafka's default partitioner, as a keyed single record would), and the impressions
+    of one partition are joined, in their order, into batch records (``schemas.codec.decode_record``) of at
+    most ``max_events`` impressions and ``max_bytes`` bytes; a run of one is a plain record.  The stream
+    worker pays its per-record cost once per batch record, the producer one ``send`` per record."""
+    runs: dict[int, tuple[bytes, list[bytes], list[Pending], int]] = {}
+    out: Grouped = []
+
+    def close(part: int) -> None:
+        key, values, members, _ = runs.pop(part)
+        out.append((part, key, values[0] if len(values) == 1 else b"[" + b",".join(values) + b"]", members))
+
+    for p in items:
+        key = p.user_id.encode()
+        part = int(_PARTITIONER(key, partitions, partitions))
+        raw = p.encoded()
+        run = runs.get(part)
+        if run is not None and (len(run[1]) >= max_events or run[3] + len(raw) + 2 > max_bytes):
+            close(part)
+            run = None
+        if run is None:
+            runs[part] = (key, [raw], [p], len(raw) + 1)
+        else:
+            run[1].append(raw)
+            run[2].append(p)
+            runs[part] = (run[0], run[1], run[2], run[3] + len(raw) + 1)
+    for part in list(runs):
+        close(part)
+    return out

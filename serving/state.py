@@ -21,7 +21,7 @@ from serving.batch_read import BatchReader
 from serving.cursor import CursorCodec
 from serving.degrade import Breaker, TrendingCache
 from serving.feature_fetch import FeatureFetcher
-from serving.impressions import ImpressionLogger
+from serving.impressions import PRODUCER_OPTIONS, ImpressionLogger
 from serving.item_index import NEIGHBOUR_CACHE, IndexHolder, ItemVectors, artifact_signature
 from serving.live_read import LuaLiveReader
 from serving.metrics import Metrics
@@ -47,6 +47,7 @@ class AppState:
     pipeline: Pipeline
     cursors: CursorCodec
     _producer: AIOKafkaProducer | None = None
+    _impression_producer: AIOKafkaProducer | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -60,7 +61,8 @@ class AppState:
         models = ModelHolder(s.registry_dir, fetcher.names)
         key = s.serving_cursor_secret.get_secret_value().encode() or secrets.token_bytes(32)
         state = cls(s, client, store, reader, metrics, None, CursorCodec(key, s.serving_cursor_max_served))  # type: ignore[arg-type]
-        impressions = ImpressionLogger(state.producer, s.topic_impressions, metrics, s.serving_impression_buffer)
+        impressions = ImpressionLogger(state.impression_producer, s.topic_impressions, metrics,
+                                       s.serving_impression_buffer)
         breaker = Breaker(s.serving_down_cooldown_s, s.serving_slow_cooldown_s)
         state.pipeline = Pipeline(s, reader.read, fetcher, models, IndexHolder(), breaker, TrendingCache(),
                                   impressions, metrics)
@@ -75,6 +77,16 @@ class AppState:
             if self._producer is None:
                 self._producer = await start_producer(self.settings, timeout=5.0)
             return self._producer
+
+    async def impression_producer(self) -> AIOKafkaProducer:
+        """The impressions' own idempotent producer (``serving.impressions.PRODUCER_OPTIONS``: gzip,
+        longer linger), so that ``/events`` keeps the short linger of :meth:`producer`."""
+        if self._impression_producer is not None:
+            return self._impression_producer
+        async with self._lock:
+            if self._impression_producer is None:
+                self._impression_producer = await start_producer(self.settings, timeout=5.0, **PRODUCER_OPTIONS)
+            return self._impression_producer
 
     # -- hot reload ---------------------------------------------------------------------------
     def ann_dir(self) -> Path | None:
@@ -181,9 +193,11 @@ class AppState:
         done, stuck = await asyncio.wait(self._tasks, timeout=5.0) if self._tasks else (set(), set())
         if stuck:
             log.warning("background tasks still running at shutdown: %s", [t.get_coro() for t in stuck])
-        if self._producer is not None:
+        for producer in (self._impression_producer, self._producer):
+            if producer is None:
+                continue
             try:
-                await asyncio.wait_for(self._producer.stop(), 10.0)
+                await asyncio.wait_for(producer.stop(), 10.0)
             except (Exception, asyncio.TimeoutError) as err:  # shutting down: log, never raise
                 log.warning("producer stop failed: %s", err)
         try:
