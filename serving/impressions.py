@@ -6,8 +6,8 @@ producer; while Kafka is slow or down the impressions wait in the buffer and
 are retried, and when the buffer is full new ones are dropped and counted in
 ``streamrec_impressions_total{outcome="dropped"}``.
 
-Impressions have their own producer (``PRODUCER_OPTIONS``): gzip-compressed record
-batches and a 200 ms linger (impressions reach the topic up to that much later; labels are
+Impressions have their own producer (``PRODUCER_OPTIONS``): record batches compressed
+like every producer's (``STREAMREC_KAFKA_COMPRESSION``, gzip by default) and a 200 ms linger (impressions reach the topic up to that much later; labels are
 joined by event time, after the 30-minute default label window), and each drain sends
 the impressions of one partition as *batch records* (:func:`records`;
 ``schemas.codec.decode_record`` reads them, as it reads those of ``POST /events``).  An impression is ~10-28 KB of JSON,
@@ -48,7 +48,7 @@ log = logging.getLogger("streamrec.serving.impressions")
 
 MISSING_FEATURE = -1e30
 _PARTITIONER = DefaultPartitioner()
-PRODUCER_OPTIONS: dict[str, object] = {"compression_type": "gzip", "linger_ms": 200}
+PRODUCER_OPTIONS: dict[str, object] = {"linger_ms": 200}  # compressed like every producer (STREAMREC_KAFKA_COMPRESSION)
 """``streamrec.kafka.producer`` overrides for the impressions' producer (see the module docstring)."""
 
 

@@ -31,6 +31,7 @@ from streams.store_redis import RedisStore
 from streams.vector_plan import VectorConfig
 from streams.writes import hset
 from streamrec import fetch_backoff, heap
+from streamrec.kafka import compression
 from streamrec.settings import Settings
 
 log = logging.getLogger("streamrec.worker")
@@ -82,6 +83,7 @@ def build_app(s: Settings) -> faust.App:
         broker_commit_every=1000,
         broker_commit_interval=1.0,
         producer_acks=-1,
+        producer_compression_type=compression(s),
         # a SIGKILLed member is evicted after this, and its partitions move on
         broker_session_timeout=s.worker_session_timeout_s,
         broker_heartbeat_interval=max(1.0, s.worker_session_timeout_s / 5),
