@@ -79,7 +79,7 @@ class AppState:
             return self._producer
 
     async def impression_producer(self) -> AIOKafkaProducer:
-        """The impressions' own idempotent producer (``serving.impressions.PRODUCER_OPTIONS``: gzip,
+        """The impressions' own idempotent producer (``serving.impressions.PRODUCER_OPTIONS``: a
         longer linger), so that ``/events`` keeps the short linger of :meth:`producer`."""
         if self._impression_producer is not None:
             return self._impression_producer

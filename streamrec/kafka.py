@@ -23,7 +23,7 @@ def compression(s: Settings) -> str | None:
 
 def producer(s: Settings, **overrides: object) -> AIOKafkaProducer:
     """Idempotent producer with acks=all: retries never duplicate, acknowledged means replicated.
-    Record batches are compressed with ``STREAMREC_KAFKA_COMPRESSION`` (gzip by default)."""
+    Record batches are compressed with ``STREAMREC_KAFKA_COMPRESSION`` (zstd by default)."""
     kwargs: dict[str, object] = dict(
         bootstrap_servers=s.kafka_bootstrap,
         enable_idempotence=True,
