@@ -165,7 +165,6 @@ async def sample(r: redis.Redis, ns: str, run: Run, worker: runtime.Child, api: 
         await asyncio.sleep(every)
         st = r.hgetall(keys.namespaced(ns, keys.STATS))
         applied = sum(int(v) for k, v in st.items() if k.startswith(b"applied:"))
-        own = sum(int(v) for k, v in st.items() if k.startswith(b"applied:") and k != b"applied:impression")
         lat = run.latencies[last_lat:]
         run.samples.append(Sample(
             t_s=time.monotonic() - t0,
@@ -174,7 +173,7 @@ async def sample(r: redis.Redis, ns: str, run: Run, worker: runtime.Child, api: 
             p99_ms=float(np.percentile(lat, 99)) if lat else float("nan"),
             worker_rss_mb=rss_mb(worker.proc.pid) if worker.proc else float("nan"),
             api_rss_mb=rss_mb(api.proc.pid) if api.proc else float("nan"),
-            queued_events=max(0, run.published + run.metas - own),
+            queued_events=max(0, run.published + run.metas - _published_of(st)),
         ))
         last_applied, last_req, last_lat = applied, run.requests, len(run.latencies)
 
@@ -224,8 +223,11 @@ def fallback_reasons(metrics_url: str) -> dict[str, float]:
 
 def applied_published(r: redis.Redis, ns: str) -> int:
     """Applied events the soak published (serving's own impressions are applied too: not counted)."""
-    st = r.hgetall(keys.namespaced(ns, keys.STATS))
-    return sum(int(v) for k, v in st.items() if k.startswith(b"applied:") and k != b"applied:impression")
+    return _published_of(r.hgetall(keys.namespaced(ns, keys.STATS)))
+
+
+def _published_of(stats: dict[bytes, bytes]) -> int:
+    return sum(int(v) for k, v in stats.items() if k.startswith(b"applied:") and k != b"applied:impression")
 
 
 def growth(samples: list[Sample], attr: str, minutes: float) -> float:

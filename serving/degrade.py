@@ -3,12 +3,12 @@
 When Redis fails the breaker opens for ``cooldown_s``; when several round trips
 in a row exceed the latency budget it opens for the shorter ``slow_cooldown_s``
 (a request whose own round trip overran is answered degraded either way).  A
-Redis that is slow only while the stream worker's atomic applies hold it (tens
-of milliseconds at a time) is back long before a second has passed: in a soak at
-2,000 events/s + 100 requests/s with a 1 s cooldown, 1,812 of 2,042 degraded
-answers were the open breaker's, only 230 requests had overrun themselves; requests answer 200 from the trending list
-cached in memory (refreshed in the background while Redis is healthy) with
-``"degraded": true`` and touch Redis not at all.  After the cooldown one
+Redis slowed by the stream worker's atomic applies (tens of milliseconds at a
+time) is back long before a second has passed, so a 1 s cooldown turned each
+short stall into ~100 degraded answers at 100 requests/s.  While open,
+requests answer 200 from the trending list cached in memory (refreshed in the
+background while Redis is healthy) with ``"degraded": true`` and touch Redis
+not at all.  After the cooldown one
 request probes Redis again (half-open); success closes the breaker, so the
 service recovers by itself when Redis comes back.
 """

@@ -5,8 +5,9 @@ and the decoded parts of large batches are allocated with ``malloc`` (Python
 objects over 512 bytes), freed again once applied, but glibc keeps the freed
 pages in the process's heap.  In a 3-minute soak behind a growing backlog the
 worker's heap reached 87 MB with 67 MB of it free once the backlog was drained,
-and RSS stayed at its high-water mark.  ``malloc_trim(0)`` releases free pages
-anywhere in the heap (``madvise``), so RSS follows what is actually in use.
+and RSS stayed at its high-water mark.  ``malloc_trim(0)`` releases the free pages
+anywhere in the heap (``madvise``); pages that still hold a live chunk stay, so in
+a soak one trim released 4-14 MB, not all of the free bytes.
 
 On a C library without ``malloc_trim`` (musl, macOS) this is a no-op.
 """
