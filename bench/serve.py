@@ -181,9 +181,9 @@ def run_bench(clients: int = 2, duration: float = 20.0, n_items: int = 10_000, n
         pids = {"api": api.proc.pid, "broker": kafka.proc.pid}
         for c in sorted(set(SWEEP) | {clients}):  # the reported concurrency runs for the full duration
             d = duration if c == clients else max(2.0, duration / 2)
-            before = _cpu(pids, rclient)
+            before = cpu_seconds(pids, rclient)
             rec = drive(url, "/recommend", bodies, c, d)
-            rec["cpu_s"] = {k: v - before[k] for k, v in _cpu(pids, rclient).items()}
+            rec["cpu_s"] = {k: v - before[k] for k, v in cpu_seconds(pids, rclient).items()}
             runs[c] = rec, drive(url, "/healthz", [{}], c, d / 2)
         rclient.close()
         load_after = os.getloadavg()
@@ -229,8 +229,8 @@ def _figures(rec: dict[str, Any], floor: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _cpu(pids: dict[str, int], rclient: syncredis.Redis) -> dict[str, float]:
-    """CPU seconds so far of the API and the broker (Linux /proc) and of Redis (INFO)."""
+def cpu_seconds(pids: dict[str, int], rclient: syncredis.Redis) -> dict[str, float]:
+    """CPU seconds so far of the given processes (Linux /proc) and of Redis (INFO)."""
     out = {name: process_cpu_s(pid) for name, pid in pids.items()}
     out["redis"] = redis_cpu_s(rclient)
     return out

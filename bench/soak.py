@@ -21,8 +21,7 @@ import orjson
 import redis
 
 from bench.common import private_infra
-from bench.ingest import process_cpu_s, redis_cpu_s
-from bench.serve import _exchange, _request_bytes
+from bench.serve import _exchange, _request_bytes, cpu_seconds
 from streamrec.batch_records import send_batches
 from schemas.events import Click, Event, ItemMeta, Rate, View
 from streams import keys
@@ -193,15 +192,12 @@ def _broker_pid(root: Path) -> int | None:
 
 def _cpu(worker: runtime.Child, api: runtime.Child, root: Path, r: redis.Redis) -> dict[str, float]:
     """CPU seconds so far of every process of the run: where the two cores go."""
+    pids = {name: child.proc.pid for name, child in (("worker", worker), ("api", api)) if child.proc}
     broker = _broker_pid(root)
+    if broker:
+        pids["broker"] = broker
     t = os.times()
-    return {
-        "worker": process_cpu_s(worker.proc.pid) if worker.proc else 0.0,
-        "api": process_cpu_s(api.proc.pid) if api.proc else 0.0,
-        "redis": redis_cpu_s(r),
-        "broker": process_cpu_s(broker) if broker else 0.0,
-        "load_and_producer": t.user + t.system,
-    }
+    return {"broker": 0.0, **cpu_seconds(pids, r), "load_and_producer": t.user + t.system}
 
 
 def fallback_reasons(metrics_url: str) -> dict[str, float]:

@@ -40,16 +40,15 @@ from typing import Awaitable, Callable, Sequence
 import numpy as np
 import orjson
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
 
 from schemas.codec import MAX_BATCH_EVENTS, MAX_RECORD_BYTES, encode
 from schemas.events import Impression
 from serving.metrics import Metrics
+from streamrec.batch_records import runs
 
 log = logging.getLogger("streamrec.serving.impressions")
 
 MISSING_FEATURE = -1e30
-_PARTITIONER = DefaultPartitioner()
 PRODUCER_OPTIONS: dict[str, object] = {"linger_ms": 200}  # compressed like every producer (STREAMREC_KAFKA_COMPRESSION)
 """``streamrec.kafka.producer`` overrides for the impressions' producer (see the module docstring)."""
 
@@ -169,32 +168,12 @@ Grouped = list[tuple[int, bytes, bytes, list[Pending]]]
 
 def records(items: Sequence[Pending], partitions: list[int],
             max_events: int = MAX_BATCH_EVENTS, max_bytes: int = MAX_RECORD_BYTES) -> Grouped:
-    """(partition, key, value, impressions in it) per Kafka record: each impression goes to the partition its
-    ``user_id`` key maps to (Kafka's default partitioner, as a keyed single record would), and the impressions
-    of one partition are joined, in their order, into batch records (``schemas.codec.decode_record``) of at
-    most ``max_events`` impressions and ``max_bytes`` bytes; a run of one is a plain record.  The stream
-    worker pays its per-record cost once per batch record, the producer one ``send`` per record."""
-    runs: dict[int, tuple[bytes, list[bytes], list[Pending], int]] = {}
-    out: Grouped = []
+    """(partition, key, value, impressions in it) per Kafka record (``streamrec.batch_records.runs``): keyed by
+    ``user_id``, each partition's impressions joined in their order into batch records of at most ``max_events``
+    impressions and ``max_bytes`` bytes; a run of one is a plain record.  The stream worker pays its per-record
+    cost once per batch record, the producer one ``send`` per record."""
+    return runs(items, _user_key, Pending.encoded, partitions, max_events, max_bytes)
 
-    def close(part: int) -> None:
-        key, values, members, _ = runs.pop(part)
-        out.append((part, key, values[0] if len(values) == 1 else b"[" + b",".join(values) + b"]", members))
 
-    for p in items:
-        key = p.user_id.encode()
-        part = int(_PARTITIONER(key, partitions, partitions))
-        raw = p.encoded()
-        run = runs.get(part)
-        if run is not None and (len(run[1]) >= max_events or run[3] + len(raw) + 2 > max_bytes):
-            close(part)
-            run = None
-        if run is None:
-            runs[part] = (key, [raw], [p], len(raw) + 1)
-        else:
-            run[1].append(raw)
-            run[2].append(p)
-            runs[part] = (run[0], run[1], run[2], run[3] + len(raw) + 1)
-    for part in list(runs):
-        close(part)
-    return out
+def _user_key(p: Pending) -> bytes:
+    return p.user_id.encode()

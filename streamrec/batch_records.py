@@ -10,7 +10,7 @@ so each user's events stay in one partition and in order.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
@@ -19,6 +19,7 @@ from schemas.codec import MAX_BATCH_EVENTS, MAX_RECORD_BYTES, encode
 from schemas.events import Event
 
 _PARTITIONER = DefaultPartitioner()
+T = TypeVar("T")
 
 
 def event_key(event: Event) -> bytes:
@@ -35,27 +36,38 @@ def group(events: Iterable[Event], partitions: list[int], size: int) -> list[tup
     events and ``MAX_RECORD_BYTES`` bytes, each partition's events in their original order.
     A run of one event is sent as a plain record."""
     size = max(1, min(size, MAX_BATCH_EVENTS))
-    runs: dict[int, tuple[bytes, list[bytes], int]] = {}
-    out: list[tuple[int, bytes, bytes, int]] = []
+    return [(p, key, value, len(members))
+            for p, key, value, members in runs(events, event_key, encode, partitions, size)]
+
+
+def runs(items: Iterable[T], key_of: Callable[[T], bytes], encode_of: Callable[[T], bytes], partitions: list[int],
+         size: int, max_bytes: int = MAX_RECORD_BYTES) -> list[tuple[int, bytes, bytes, list[T]]]:
+    """(partition, key, record value, items in it) per record, for any item with a key and a wire form:
+    each item goes to the partition its key maps to (Kafka's default partitioner, as a keyed single
+    record would), and each partition's items are joined, in their order, into batch records of at most
+    ``size`` items and ``max_bytes`` bytes; a run of one is a plain record."""
+    open_runs: dict[int, tuple[bytes, list[bytes], list[T], int]] = {}
+    out: list[tuple[int, bytes, bytes, list[T]]] = []
 
     def close(p: int) -> None:
-        key, vals, _ = runs.pop(p)
-        value = vals[0] if len(vals) == 1 else b"[" + b",".join(vals) + b"]"
-        out.append((p, key, value, len(vals)))
+        key, vals, members, _ = open_runs.pop(p)
+        out.append((p, key, vals[0] if len(vals) == 1 else b"[" + b",".join(vals) + b"]", members))
 
-    for e in events:
-        p = partition_of(e, partitions)
-        raw = encode(e)
-        run = runs.get(p)
-        if run is not None and (len(run[1]) >= size or run[2] + len(raw) + 2 > MAX_RECORD_BYTES):
+    for item in items:
+        key = key_of(item)
+        p = int(_PARTITIONER(key, partitions, partitions))
+        raw = encode_of(item)
+        run = open_runs.get(p)
+        if run is not None and (len(run[1]) >= size or run[3] + len(raw) + 2 > max_bytes):
             close(p)
             run = None
         if run is None:
-            runs[p] = (event_key(e), [raw], len(raw) + 1)
+            open_runs[p] = (key, [raw], [item], len(raw) + 1)
         else:
             run[1].append(raw)
-            runs[p] = (run[0], run[1], run[2] + len(raw) + 1)
-    for p in list(runs):
+            run[2].append(item)
+            open_runs[p] = (run[0], run[1], run[2], run[3] + len(raw) + 1)
+    for p in list(open_runs):
         close(p)
     return out
 

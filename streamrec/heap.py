@@ -16,26 +16,22 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 from typing import Callable
 
-_trim: Callable[[int], int] | None = None
-_loaded = False
 
-
+@functools.cache
 def _load() -> Callable[[int], int] | None:
-    global _trim, _loaded
-    if not _loaded:
-        _loaded = True
-        name = ctypes.util.find_library("c")
-        try:
-            fn = getattr(ctypes.CDLL(name), "malloc_trim") if name else None
-        except (OSError, AttributeError):
-            fn = None
-        if fn is not None:
-            fn.argtypes = [ctypes.c_size_t]
-            fn.restype = ctypes.c_int
-        _trim = fn
-    return _trim
+    """The C library's ``malloc_trim``, looked up once (None where there is none)."""
+    name = ctypes.util.find_library("c")
+    try:
+        fn = getattr(ctypes.CDLL(name), "malloc_trim") if name else None
+    except (OSError, AttributeError):
+        return None
+    if fn is not None:
+        fn.argtypes = [ctypes.c_size_t]
+        fn.restype = ctypes.c_int
+    return fn
 
 
 def available() -> bool:
