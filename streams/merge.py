@@ -10,7 +10,8 @@ Rules, per (key, field) — a later write is folded into the earlier one only
 when both have the same op and no barrier on the key came between them:
 
     hincrby / hincrbyfloat   deltas add
-    hset / set / expire      the last value wins
+    hset / set / expire /    the last value wins
+    expirenew
     hsetnx                   the first value wins
     hmax / hmin / zmax       the larger / smaller value wins
     zlogadd                  log2(2^a + 2^b)
@@ -74,7 +75,7 @@ def merge_writes(writes: Iterable[Write]) -> list[Write]:
                 v = old[3]
                 if op == "hincrby" or op == "hincrbyfloat":
                     out[j] = _new(Write, (op, key, a, v + b))  # type: ignore[operator]
-                elif op == "hset" or op == "set" or op == "expire":
+                elif op == "hset" or op == "set" or op == "expire" or op == "expirenew":
                     out[j] = w
                 elif op == "hmax" or op == "zmax":
                     if float(b) > float(v):

@@ -77,7 +77,7 @@ class MemoryStore:
             acc, mean = logadd_state(self.strings.get(w.key), cast(bytes, w.b))  # vlogadd's payload is bytes
             self.strings[w.key] = acc
             self.strings[w.a] = mean
-        elif op == "expire":
+        elif op == "expire" or op == "expirenew":
             pass  # TTLs are wall-clock housekeeping; the memory store keeps everything
         else:  # pragma: no cover - Write.op is a closed Literal
             raise ValueError(f"unknown write op {op!r}")

@@ -15,7 +15,7 @@ from typing import Literal, NamedTuple, Union
 
 Op = Literal[
     "hincrby", "hincrbyfloat", "hset", "hsetnx", "hmax", "hmin", "zlogadd", "zmax", "ztrim", "set", "expire",
-    "zrem", "zrembelow", "del", "vlogadd",
+    "expirenew", "zrem", "zrembelow", "del", "vlogadd",
 ]
 
 
@@ -34,6 +34,9 @@ class Write(NamedTuple):
     ztrim         zset  ""                keep only the N highest scores (N = b)
     set           str   ""                bytes or string value
     expire        any   ""                TTL in seconds
+    expirenew     hash  ""                TTL in seconds, set only when this apply created a field of
+                                          the hash (a fixed deadline per key, e.g. a window period:
+                                          one EXPIRE per new field instead of one per write)
     zrem          zset  member            "" (remove the member)
     zrembelow     zset  ""                number: remove members scoring strictly below it
     del           any   ""                "" (delete the key)
@@ -93,6 +96,10 @@ def put(key: str, value: bytes | str) -> Write:
 
 def expire(key: str, seconds: int) -> Write:
     return _new(Write, ("expire", key, "", int(seconds)))
+
+
+def expire_new(key: str, seconds: int) -> Write:
+    return _new(Write, ("expirenew", key, "", int(seconds)))
 
 
 def zrem(key: str, member: str) -> Write:

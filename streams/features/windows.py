@@ -6,7 +6,9 @@ time falls in that bucket.  Only ``hincrby`` is used, so any interleaving of the
 same events gives the same state.  Growth is bounded by rotation: a period key
 holds at most ``len(types) * n_buckets`` fields and is only read while the
 window still overlaps it; its TTL (two periods after the period start, taken
-from event time) lets Redis drop it afterwards.
+from event time) lets Redis drop it afterwards.  The TTL is a deadline fixed per
+period key, so it is sent as ``expirenew``: applied when a write creates a bucket
+field of the key, not on every event.
 
 Read side: the window at ``now`` spans buckets ``B-n+1 .. B`` (``B`` the bucket of
 ``now``), which touch at most two period keys.  Buckets after ``B`` (events
@@ -23,7 +25,7 @@ import numpy as np
 from streams.features.config import FeatureConfig, Window
 from streams.features.family import Column, ReadKey
 from streams.store import Read
-from streams.writes import Write, expire, hincrby
+from streams.writes import Write, expire_new, hincrby
 
 KeyFn = Callable[[str, str, int], str]
 """(entity id, window name, period) -> key"""
@@ -48,8 +50,9 @@ def window_writes(key_fn: KeyFn, entity_id: str, type_: str, ts_s: float,
         key = key_fn(entity_id, w.name, period)
         out.append(hincrby(key, f"{type_}:{b}", 1))
         if cfg.emit_ttl:
-            # alive until the window can no longer overlap this period
-            out.append(expire(key, int((period + 2) * w.length_s - ts_s) + w.bucket_s))
+            # alive until the window can no longer overlap this period: a deadline fixed per period
+            # (set when a bucket field is created, not re-sent on every write)
+            out.append(expire_new(key, int((period + 2) * w.length_s - ts_s) + w.bucket_s))
     return out
 
 
