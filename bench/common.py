@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import random
+import shutil
 import signal
+import sys
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -29,20 +32,32 @@ def private_infra(s: Settings) -> Iterator[tuple[Settings, dict[str, str]]]:
     """A broker and Redis (AOF, appendfsync everysec) of our own; yields settings + child env.
 
     SIGTERM (e.g. ``timeout``) becomes SystemExit while they run, so every ``finally``
-    stops its children and nothing is left running."""
+    stops its children and nothing is left running.  Their data directory is removed
+    afterwards, unless the run failed or STREAMREC_BENCH_KEEP=1 (then its path is printed)."""
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     root = Path(tempfile.mkdtemp(prefix="streamrec-bench-"))
     kafka = services.start_kafka(services.free_port(), root / "kafka")
     red = services.start_redis(services.free_port(), root / "redis", aof=True, fsync="everysec")
     env = runtime.isolated_env(kafka.port, red.port, root / "state", "b", partitions=s.topic_partitions)
+    ok = False
     try:
         yield s.model_copy(update={k[len("STREAMREC_"):].lower(): v for k, v in env.items()
                                    if k != "STREAMREC_STATE_DIR" and k != "STREAMREC_TOPIC_PARTITIONS"}
                            | {"state_dir": root / "state"}), env
+        ok = True
     finally:
         kafka.stop()
         red.stop()
         signal.signal(signal.SIGTERM, previous)
+        cleanup(root, ok)
+
+
+def cleanup(root: Path, ok: bool) -> None:
+    """Remove a bench's data directory after a good run; keep it (and say where) otherwise."""
+    if ok and os.environ.get("STREAMREC_BENCH_KEEP") != "1":
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        print(f"bench data kept in {root}", file=sys.stderr)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

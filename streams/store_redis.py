@@ -36,93 +36,14 @@ local applied, dups = 0, 0
 local LN2 = math.log(2)
 local VFMT = {}  -- vector dimension -> struct formats
 local stats = ns .. ':stats'
-local P = ns .. ':'
-local created = {}  -- keys where this apply created a hash field (for expirenew)
+local created = {}  -- keys where this apply's hincrby created a field (for expirenew)
 -- applies nops writes starting at A[i]; returns the index after them
 local function apply_ops(i, nops)
   for o = 1, nops do
-    local op, k = A[i], P .. A[i + 1]
-    if op == 'H' then
-      -- a hash block (streams.apply_pack): one HMGET of the fields read, one HSET of the changed
-      local n, j = A[i + 2], i + 3
-      local last = j + 3 * (n - 1)
-      local rf, nr = {}, 0
-      for q = j, last, 3 do
-        if A[q] ~= 's' then nr = nr + 1; rf[nr] = A[q + 1] end
-      end
-      local cur = {}
-      if nr > 0 then
-        local got = redis.call('HMGET', k, unpack(rf, 1, nr))
-        for q = 1, nr do cur[rf[q]] = got[q] end
-      end
-      local out, no = {}, 0
-      for q = j, last, 3 do
-        local f, a, b = A[q], A[q + 1], A[q + 2]
-        if type(b) == 'table' then b = ARGV[b[1]] end
-        local c = cur[a]
-        local v = nil
-        if f == '+' then
-          local base = 0
-          if c then
-            base = tonumber(c)
-            if (not base) or base ~= math.floor(base) then
-              return redis.error_reply('ERR hash value is not an integer: ' .. k .. ' ' .. a)
-            end
-          end
-          v = string.format('%d', base + tonumber(b))
-        elseif f == 's' then v = b
-        elseif f == 'x' then
-          if (not c) or tonumber(b) > tonumber(c) then v = b end
-        elseif f == 'n' then
-          if (not c) or tonumber(b) < tonumber(c) then v = b end
-        elseif f == 'S' then
-          if not c then v = b end
-        elseif f == 'f' then
-          local base = 0
-          if c then
-            base = tonumber(c)
-            if not base then return redis.error_reply('ERR hash value is not a float: ' .. k .. ' ' .. a) end
-          end
-          v = string.format('%.17g', base + tonumber(b))
-        else return redis.error_reply('unknown hash field op ' .. f) end
-        if v then
-          out[no + 1] = a; out[no + 2] = v; no = no + 2
-          if (not c) and f ~= 's' then created[k] = true end
-        end
-      end
-      if no > 0 then redis.call('HSET', k, unpack(out, 1, no)) end
-      i = last + 3
-    elseif op == 'Z' then
-      -- zmax block: one ZADD GT
-      local n, j = A[i + 2], i + 3
-      local args = {'GT'}
-      for q = 0, n - 1 do args[2 * q + 2] = A[j + 2 * q + 1]; args[2 * q + 3] = A[j + 2 * q] end
-      redis.call('ZADD', k, unpack(args, 1, 2 * n + 1))
-      i = j + 2 * n
-    elseif op == 'L' then
-      -- zlogadd block: one ZMSCORE, one ZADD
-      local n, j = A[i + 2], i + 3
-      local ms = {}
-      for q = 1, n do ms[q] = A[j + 2 * q - 2] end
-      local old = redis.call('ZMSCORE', k, unpack(ms, 1, n))
-      local args = {}
-      for q = 1, n do
-        local v = tonumber(A[j + 2 * q - 1])
-        local o = old[q]
-        if o then
-          o = tonumber(o)
-          local hi, lo = o, v
-          if v > o then hi, lo = v, o end
-          v = hi + math.log(1 + math.exp((lo - hi) * LN2)) / LN2
-        end
-        args[2 * q - 1] = string.format('%.17g', v); args[2 * q] = ms[q]
-      end
-      redis.call('ZADD', k, unpack(args, 1, 2 * n))
-      i = j + 2 * n
-    else
-    local a, b = A[i + 2], A[i + 3]
+    local op, k, a, b = A[i], ns .. ':' .. A[i + 1], A[i + 2], A[i + 3]
     if type(b) == 'table' then b = ARGV[b[1]] end
     if op == 'hincrby' then
+      -- the result equals the increment only when the field is new (counters only grow)
       if redis.call('HINCRBY', k, a, b) == tonumber(b) then created[k] = true end
     elseif op == 'hincrbyfloat' then redis.call('HINCRBYFLOAT', k, a, b)
     elseif op == 'hset' then redis.call('HSET', k, a, b)
@@ -189,10 +110,9 @@ local function apply_ops(i, nops)
         end
       end
       redis.call('SET', k, struct.pack(fd[2], unpack(acc, 1, n + 2)))
-      redis.call('SET', P .. a, struct.pack(fd[3], unpack(mean, 1, n)))
+      redis.call('SET', ns .. ':' .. a, struct.pack(fd[3], unpack(mean, 1, n)))
     else return redis.error_reply('unknown write op ' .. op) end
     i = i + 4
-    end
   end
   return i
 end
@@ -291,7 +211,7 @@ class RedisStore:
         args = self._args(batch, watermark)
         pool = self.client.connection_pool
         try:
-            conn = await pool.get_connection()
+            conn = await pool.get_connection()  # type: ignore[no-untyped-call]
         except (rexc.ConnectionError, rexc.TimeoutError, OSError) as err:
             raise StoreUnavailable(f"Redis unavailable: {err}") from err
         try:

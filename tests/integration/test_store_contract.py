@@ -98,7 +98,7 @@ def test_random_write_sequences_match_the_reference(make_store: Callable[[], Sto
 
 
 def mixed_key_writes(rng: random.Random, n: int) -> list[Write]:
-    """Many ops on few keys (so the Redis store's per-key blocks form), with barriers and TTLs."""
+    """Many ops on few keys, with barriers and TTLs."""
     out: list[Write] = []
     for _ in range(n):
         k = rng.randrange(13)
@@ -136,8 +136,8 @@ def mixed_key_writes(rng: random.Random, n: int) -> list[Write]:
 @pytest.mark.parametrize("seed", range(3))
 def test_batched_writes_on_shared_keys_match_the_reference(make_store: Callable[[], Store], seed: int,
                                                           merge: bool) -> None:
-    """GuardedBatch writes (the worker's path: Redis regroups them per key) equal the same writes
-    applied one by one, merged (streams.merge, as the worker sends them) or not (repeated fields)."""
+    """GuardedBatch writes (the worker's path) on few shared keys, with barriers and TTLs, equal the
+    same writes applied one by one, merged (streams.merge, as the worker sends them) or not."""
     from streams.merge import merge_writes
 
     rng = random.Random(100 + seed)
@@ -255,15 +255,15 @@ def test_vector_adds_match_the_reference_arithmetic(make_store: Callable[[], Sto
     assert got == want
 
 
-@pytest.mark.parametrize("block", [False, True])
-def test_expirenew_sets_the_ttl_only_when_a_field_is_created(infra: dict, block: bool) -> None:  # type: ignore[type-arg]
-    """Redis only (the memory store keeps no TTLs): single writes and per-key blocks alike."""
+@pytest.mark.parametrize("others", [False, True])
+def test_expirenew_sets_the_ttl_only_when_a_field_is_created(infra: dict, others: bool) -> None:  # type: ignore[type-arg]
+    """Redis only (the memory store keeps no TTLs); ``others``: more writes to the key in the batch."""
     url = f"redis://127.0.0.1:{infra['redis'].port}/0"
 
     async def go() -> list[int]:
         client = aioredis.Redis.from_url(url)
         store = RedisStore(client, f"t{uuid.uuid4().hex[:6]}")
-        extra = (hmax("w", "x", 1.0), hincrby("w", "y", 2)) if block else ()
+        extra = (hmax("w", "x", 1.0), hincrby("w", "y", 2)) if others else ()
         ttls = []
         for n, (fld, ttl) in enumerate((("a", 100), ("a", 5000), ("b", 5000))):
             await store.apply([GuardedBatch((f"e{n}",), (hincrby("w", fld, 1), *extra, expire_new("w", ttl)))])
