@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import orjson
 import redis.asyncio as aioredis
 import redis.exceptions as rexc
 
 from streams import keys
 from streams.digest import Value, digest_items
 from streams.apply_pack import pack_batch
+from streams.read_pack import READ_LUA, pack_reads, unpack_reads
 from streams.store import Applied, ApplyResult, Group, Read, StoreUnavailable
 
 
@@ -174,6 +176,7 @@ class RedisStore:
         self.dedupe_ttl_s = dedupe_ttl_s
         self.follow_live = follow_live
         self._script = client.register_script(APPLY_LUA)
+        self._read_script = client.register_script(READ_LUA)
 
     async def resolve(self) -> str:
         """The namespace reads should use now."""
@@ -231,18 +234,48 @@ class RedisStore:
         return _Pending(self, conn, args)
 
     async def read(self, reads: Sequence[Read], namespace: str | None = None) -> list[Any]:
+        """One round trip: plain GETs (dedupe marks, vectors: most of a batch's reads) as MGETs of up
+        to 1000 keys, every other read inside one read-script call (streams.read_pack)."""
         if not reads:
             return []
         ns = namespace or (await self.resolve() if self.follow_live else self.namespace)
-        pipe = self.client.pipeline(transaction=False)
-        # plain GETs (dedupe marks, vectors: most of a batch's reads) go as MGETs of up to 1000 keys
         gets = [n for n, r in enumerate(reads) if r.op == "get"]
-        for start in range(0, len(gets), 1000):
-            pipe.mget([keys.namespaced(ns, reads[n].key) for n in gets[start:start + 1000]])
+        rest = [n for n, r in enumerate(reads) if r.op != "get"]
+        others = [reads[n] for n in rest]
+        payload = pack_reads(ns, others) if others else b""
+        for attempt in (0, 1):
+            pipe = self.client.pipeline(transaction=False)
+            for start in range(0, len(gets), 1000):
+                pipe.mget([keys.namespaced(ns, reads[n].key) for n in gets[start:start + 1000]])
+            if others:
+                pipe.execute_command("EVALSHA", self._read_script.sha, 0, payload)
+            try:
+                replies = await pipe.execute()
+                break
+            except rexc.NoScriptError:  # a restarted Redis has no scripts: load it, send again
+                if attempt:
+                    raise
+                await self.client.script_load(READ_LUA)
+            except (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError) as err:
+                raise StoreUnavailable(f"Redis unavailable: {err}") from err
+        nm = (len(gets) + 999) // 1000
+        out: list[Any] = [None] * len(reads)
+        for n, v in zip(gets, (v for chunk in replies[:nm] for v in chunk)):
+            out[n] = v
+        if others:
+            try:
+                values = unpack_reads(others, replies[nm])
+            except orjson.JSONDecodeError:  # a value that is not UTF-8: read those the slow way
+                values = await self._read_pipeline(others, ns)
+            for n, v in zip(rest, values):
+                out[n] = v
+        return out
+
+    async def _read_pipeline(self, reads: Sequence[Read], ns: str) -> list[Any]:
+        """The reads as one pipelined command each (values of any bytes)."""
+        pipe = self.client.pipeline(transaction=False)
         for r in reads:
             k = keys.namespaced(ns, r.key)
-            if r.op == "get":
-                continue
             if r.op == "hgetall":
                 pipe.hgetall(k)
             elif r.op == "hmget":
@@ -264,16 +297,7 @@ class RedisStore:
             replies = await pipe.execute()
         except (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError) as err:
             raise StoreUnavailable(f"Redis unavailable: {err}") from err
-        nm = (len(gets) + 999) // 1000
-        got = [v for chunk in replies[:nm] for v in chunk]
-        rest = iter(replies[nm:])
-        raw = [None] * len(reads)
-        for n, v in zip(gets, got):
-            raw[n] = v
-        for n, r in enumerate(reads):
-            if r.op != "get":
-                raw[n] = next(rest)
-        return [_decode(r, v) for r, v in zip(reads, raw)]
+        return [_decode(r, v) for r, v in zip(reads, replies)]
 
     async def digest(self) -> str:
         return digest_items(await self.dump(await self.resolve()))

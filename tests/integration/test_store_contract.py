@@ -275,3 +275,31 @@ def test_expirenew_sets_the_ttl_only_when_a_field_is_created(infra: dict, others
     assert 90 <= first <= 100
     assert 90 <= same_field <= 100  # the field existed: the deadline stays
     assert 4990 <= new_field <= 5000
+
+
+def test_redis_reads_global_keys_binary_values_and_survive_a_script_flush(infra: dict) -> None:  # type: ignore[type-arg]
+    """Redis only: the read script takes global keys as they are (not namespaced), hash values that
+    are not UTF-8 fall back to plain pipelined reads, and a Redis that lost its scripts gets the
+    read script again."""
+    url = f"redis://127.0.0.1:{infra['redis'].port}/0"
+    glob = f"{keys.GLOBAL_PREFIX}test:{uuid.uuid4().hex[:6]}"
+
+    async def go() -> tuple[list[object], list[object], list[object]]:
+        client = aioredis.Redis.from_url(url)
+        store = RedisStore(client, f"r{uuid.uuid4().hex[:6]}")
+        await client.hset(glob, mapping={"version": "v1", "dim": "8"})
+        await client.hset(keys.namespaced(store.namespace, "h"), mapping={"a": "1"})
+        reads = [Read("hgetall", glob), Read("hgetall", "h"), Read("zcard", "z")]
+        plain = await store.read(reads)
+        await client.script_flush()
+        flushed = await store.read(reads)
+        await client.hset(keys.namespaced(store.namespace, "h"), mapping={"b": b"\xff\xfe"})
+        binary = await store.read(reads)
+        await client.delete(glob)
+        await client.aclose()
+        return plain, flushed, binary
+
+    plain, flushed, binary = asyncio.run(go())
+    assert plain == [{"version": "v1", "dim": "8"}, {"a": "1"}, 0]
+    assert flushed == plain
+    assert binary[1] == {"a": "1", "b": "\ufffd\ufffd"}  # decoded with replacement, as the pipeline path does
