@@ -197,7 +197,10 @@ def _cpu(worker: runtime.Child, api: runtime.Child, root: Path, r: redis.Redis) 
     if broker:
         pids["broker"] = broker
     t = os.times()
-    return {"broker": 0.0, **cpu_seconds(pids, r), "load_and_producer": t.user + t.system}
+    info = r.info("cpu")  # forked children: AOF rewrites (and RDB saves), not in Redis's own figure
+    children = float(info.get("used_cpu_user_children", 0.0)) + float(info.get("used_cpu_sys_children", 0.0))
+    return {"broker": 0.0, **cpu_seconds(pids, r), "redis_children": children,
+            "load_and_producer": t.user + t.system}
 
 
 def fallback_reasons(metrics_url: str) -> dict[str, float]:
@@ -258,6 +261,7 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
             cpu1, wall = _cpu(worker, api, root, r), time.monotonic() - wall0
             cores = {k: round((cpu1[k] - cpu0[k]) / wall, 3) for k in cpu0}
             fallbacks = fallback_reasons(f"http://127.0.0.1:{port}/metrics")
+            aof_rewrites = int(r.info("persistence").get("aof_rewrites", 0))
             lag_at_end = run.published + run.metas - applied_published(r, ps.namespace)
             # let the worker finish what was published (bounded), so dead letters can be reconciled
             t_end = time.monotonic()
@@ -283,6 +287,7 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
         "degraded_answers": run.degraded,
         "fallbacks_by_reason": fallbacks,
         "cpu_cores_during_load": cores,
+        "redis_aof_rewrites": aof_rewrites,
         "lag_events_at_end": lag_at_end,
         "drain_s": round(drain_s, 1),
         "p99_ms": float(np.percentile(run.latencies, 99)) if run.latencies else None,
