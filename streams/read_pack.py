@@ -1,12 +1,17 @@
-"""Batched reads in one Lua call: the read script, its argument and its reply (pure).
+"""Many reads in one Lua call, answered as ONE JSON string: the script, its argument, its reply (pure).
 
-A batch's context read is ~3 reads per event: GETs (dedupe marks, vectors: sent as
-MGETs, which redis-py handles as one command each) and one HGETALL or ZRANGE per
-entity.  Through a redis-py pipeline every one of the latter costs ~10 us of the
-worker's Python (build, pack, parse, decode), which is ~10 % of its CPU per event.
-``READ_LUA`` runs all of them inside Redis and answers with ONE JSON string that
-orjson parses in one C call.  Binary values never go through it (JSON strings are
-UTF-8): plain GETs stay MGETs.  A script also reads one consistent snapshot.
+Through a redis-py pipeline every read costs ~10 us of Python (build, pack, parse,
+decode): ~10 % of the stream worker's CPU per event for its context reads, and
+~0.1 ms per command for serving's few thousand feature reads per request.  Here
+the reads go in as one JSON argument, run inside Redis, and come back as one JSON
+string that orjson parses in one C call.  A script also reads one consistent
+snapshot.  Used by the worker's store (``streams.store_redis``) and by serving
+(``serving.batch_read``, ``serving.live_read``, which embeds ``READS_LUA``).
+
+JSON strings are UTF-8, so binary values (vectors) never go through it: the worker
+reads plain GETs as MGETs, and falls back to pipelined reads if a value is not
+UTF-8.  Keys are logical, as everywhere: the script puts the namespace in front,
+except for global ``streamrec:`` keys (``keys.namespaced``).
 """
 
 from __future__ import annotations
@@ -18,76 +23,85 @@ import orjson
 from streams import keys
 from streams.store import Read
 
-READ_LUA = r"""#!lua flags=no-writes
--- ARGV[1]: JSON [op, key, nargs, args..., op, key, ...]; the reply: a JSON array, one value per read
-local R = cjson.decode(ARGV[1])
-local out, n, i = {}, 0, 1
-while i <= #R do
-  local op, k, na = R[i], R[i + 1], R[i + 2]
-  local v
-  if op == 'hgetall' then v = redis.call('HGETALL', k)
-  elseif op == 'zrange' then v = redis.call('ZRANGE', k, R[i + 3], R[i + 4], 'WITHSCORES')
-  elseif op == 'zrevrange' then v = redis.call('ZREVRANGE', k, R[i + 3], R[i + 4], 'WITHSCORES')
-  elseif op == 'hmget' then v = redis.call('HMGET', k, unpack(R, i + 3, i + 2 + na))
-  elseif op == 'zrangebelow' then
-    v = redis.call('ZRANGEBYSCORE', k, '-inf', '(' .. R[i + 3], 'WITHSCORES', 'LIMIT', 0, R[i + 4])
-  elseif op == 'zscore' then v = redis.call('ZSCORE', k, R[i + 3])
-  elseif op == 'zcard' then v = redis.call('ZCARD', k)
-  else return redis.error_reply('unknown read op ' .. tostring(op)) end
-  n = n + 1
-  out[n] = v
-  i = i + 3 + na
+READS_LUA = r"""
+-- answers a decoded list of reads {op, key, args...} in namespace ns (keys.namespaced: global
+-- 'streamrec:' keys as they are)
+local function run_reads(ns, reads)
+  local out = {}
+  local pre = ns .. ':'
+  for n = 1, #reads do
+    local rd = reads[n]
+    local op, k = rd[1], rd[2]
+    if string.sub(k, 1, 10) ~= 'streamrec:' then k = pre .. k end
+    local r
+    if op == 'hgetall' then r = redis.call('HGETALL', k)
+    elseif op == 'hmget' then
+      if #rd >= 3 then r = redis.call('HMGET', k, unpack(rd, 3)) else r = {} end
+    elseif op == 'zrevrange' then r = redis.call('ZREVRANGE', k, rd[3], rd[4], 'WITHSCORES')
+    elseif op == 'zrange' then r = redis.call('ZRANGE', k, rd[3], rd[4], 'WITHSCORES')
+    elseif op == 'zrangebelow' then
+      r = redis.call('ZRANGEBYSCORE', k, '-inf', '(' .. rd[3], 'WITHSCORES', 'LIMIT', 0, rd[4])
+    elseif op == 'zscore' then r = redis.call('ZSCORE', k, rd[3])
+    elseif op == 'zcard' then r = redis.call('ZCARD', k)
+    else error('unsupported read op ' .. tostring(op)) end
+    out[n] = r
+  end
+  return out
 end
-if n == 0 then return '[]' end
-return cjson.encode(out)
 """
 
+READ_LUA = "#!lua flags=no-writes\n" + READS_LUA + r"""
+-- ARGV[1]: namespace ('@ns': follow the live pointer, `streamrec replay --swap`); ARGV[2]: the reads
+local ns = ARGV[1]
+if string.sub(ns, 1, 1) == '@' then
+  ns = redis.call('GET', 'streamrec:live') or string.sub(ns, 2)
+end
+return cjson.encode(run_reads(ns, cjson.decode(ARGV[2])))
+"""
 
-def _args(r: Read) -> list[str]:
-    op, a = r.op, r.args
-    if op in ("zrange", "zrevrange"):
-        return [str(int(a[0])), str(int(a[1]))]
-    if op == "zrangebelow":
-        return [repr(float(a[0])), str(int(a[1]))]
-    if op == "hmget" or op == "zscore":
-        return [str(x) for x in a]
-    if op in ("hgetall", "zcard"):
-        return []
-    raise ValueError(f"unknown read op {op!r}")
+SUPPORTED = frozenset({"hgetall", "hmget", "zrevrange", "zrange", "zrangebelow", "zscore", "zcard"})
+assert keys.GLOBAL_PREFIX == "streamrec:"  # READS_LUA's test of global keys
 
 
-def pack_reads(namespace: str, reads: Sequence[Read]) -> bytes:
-    """The script's argument for ``reads`` (no plain GETs) in ``namespace``."""
-    flat: list[object] = []
+def _args(r: Read) -> tuple[str, ...]:
+    if r.op == "zrangebelow":
+        return repr(float(r.args[0])), str(int(r.args[1]))
+    return tuple(str(a) for a in r.args)
+
+
+def encode_reads(reads: Sequence[Read]) -> bytes:
+    """The reads as the script's JSON argument (after checking each op is supported)."""
     for r in reads:
-        args = _args(r)
-        flat += [r.op, keys.namespaced(namespace, r.key), len(args), *args]
-    return orjson.dumps(flat)
+        if r.op not in SUPPORTED:
+            raise ValueError(f"read op {r.op!r} is not supported by the read script")
+    return orjson.dumps([(r.op, r.key, *_args(r)) for r in reads])
 
 
 def _pairs(v: Any) -> list[tuple[str, float]]:
+    if not isinstance(v, list):  # cjson encodes an empty table as {}
+        return []
     return [(v[j], float(v[j + 1])) for j in range(0, len(v), 2)]
 
 
-def unpack_reads(reads: Sequence[Read], reply: bytes | str) -> list[Any]:
-    """Each read's value, decoded as ``RedisStore.read`` returns it (see streams.store.Read).
-    cjson writes an empty Lua table as ``{}`` and a missing value as ``false``."""
-    got = orjson.loads(reply)
-    if len(got) != len(reads):
-        raise ValueError(f"read script answered {len(got)} values for {len(reads)} reads")
-    out: list[Any] = []
-    for r, v in zip(reads, got):
-        if isinstance(v, dict):  # an empty table
-            v = []
-        op = r.op
-        if op == "hgetall":
-            out.append(dict(zip(v[::2], v[1::2])))
-        elif op == "hmget":
-            out.append([None if x is False else x for x in v])
-        elif op in ("zrange", "zrevrange", "zrangebelow"):
-            out.append(_pairs(v))
-        elif op == "zscore":
-            out.append(None if v is False or v == [] else float(v))
-        else:  # zcard
-            out.append(int(v))
-    return out
+def _decode(r: Read, v: Any) -> Any:
+    op = r.op
+    if op == "hgetall":
+        if not isinstance(v, list):
+            return {}
+        return {v[j]: v[j + 1] for j in range(0, len(v), 2)}
+    if op == "hmget":  # a missing field is false
+        return [x if isinstance(x, str) else None for x in v] if isinstance(v, list) else [None] * len(r.args)
+    if op in ("zrevrange", "zrange", "zrangebelow"):
+        return _pairs(v)
+    if op == "zscore":
+        return float(v) if isinstance(v, str) else None
+    return int(v) if isinstance(v, (int, float)) else 0
+
+
+def decode_results(reads: Sequence[Read], values: Any) -> list[Any]:
+    """The script's decoded JSON reply in ``Read`` result shapes (see ``streams.store.Read``)."""
+    if isinstance(values, dict):  # no results encodes as {}
+        values = []
+    if len(values) != len(reads):
+        raise ValueError(f"the read script answered {len(values)} values for {len(reads)} reads")
+    return [_decode(r, v) for r, v in zip(reads, values)]

@@ -18,7 +18,7 @@ import redis.exceptions as rexc
 from streams import keys
 from streams.digest import Value, digest_items
 from streams.apply_pack import pack_batch
-from streams.read_pack import READ_LUA, pack_reads, unpack_reads
+from streams.read_pack import READ_LUA, decode_results, encode_reads
 from streams.store import Applied, ApplyResult, Group, Read, StoreUnavailable
 
 
@@ -242,13 +242,13 @@ class RedisStore:
         gets = [n for n, r in enumerate(reads) if r.op == "get"]
         rest = [n for n, r in enumerate(reads) if r.op != "get"]
         others = [reads[n] for n in rest]
-        payload = pack_reads(ns, others) if others else b""
+        payload = encode_reads(others) if others else b""
         for attempt in (0, 1):
             pipe = self.client.pipeline(transaction=False)
             for start in range(0, len(gets), 1000):
                 pipe.mget([keys.namespaced(ns, reads[n].key) for n in gets[start:start + 1000]])
             if others:
-                pipe.execute_command("EVALSHA", self._read_script.sha, 0, payload)
+                pipe.execute_command("EVALSHA", self._read_script.sha, 0, ns, payload)
             try:
                 replies = await pipe.execute()
                 break
@@ -264,7 +264,7 @@ class RedisStore:
             out[n] = v
         if others:
             try:
-                values = unpack_reads(others, replies[nm])
+                values = decode_results(others, orjson.loads(replies[nm]))
             except orjson.JSONDecodeError:  # a value that is not UTF-8: read those the slow way
                 values = await self._read_pipeline(others, ns)
             for n, v in zip(rest, values):
