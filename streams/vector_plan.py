@@ -28,7 +28,7 @@ from streams.embeddings import (Vector, VectorMeta, contribution, log2_weight, l
 from streams.features.config import FeatureConfig
 from streams.features.interactions import INTERACTIONS
 from streams.store import Read
-from streams.writes import Write, vlogadd
+from streams.writes import Write, WriteList, WriteSink, vlogadd
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,28 +72,35 @@ class VectorPlanner:
     _units: dict[str, Vector | None] = field(default_factory=dict)
 
     def writes(self, event: Event) -> list[Write]:
+        out = WriteList()
+        self.emit(event, event.ts.timestamp(), out)
+        return out.writes
+
+    def emit(self, event: Event, ts: float, out: WriteSink) -> None:
+        """The event's vector writes into ``out`` (``ts`` = the event time in epoch s)."""
         if not isinstance(event, INTERACTIONS):
-            return []
+            return
         w = self.features.type_weights.get(event.type, 0.0)
         if w <= 0:
-            return []
+            return
         ver, u, i = self.meta.version, event.user_id, event.item_id
-        lw = log2_weight(w, event.ts.timestamp(), self.cfg.half_life_s, self.features.epoch_s)
+        lw = log2_weight(w, ts, self.cfg.half_life_s, self.features.epoch_s)
         iv = self.item_vectors.get(i)
         if iv is not None:
             v = self._unit(i, iv)
             if v is None:
-                return []
+                return
             payload = contribution(lw, v)
             self.user_accs[u] = logadd_acc(self.user_accs.get(u), payload)
-            return [vlogadd(keys.user_vector_acc(ver, u), keys.user_vector(ver, u), payload)]
+            out.add(vlogadd(keys.user_vector_acc(ver, u), keys.user_vector(ver, u), payload))
+            return
         xu = mean_of(self.user_accs.get(u))
         if xu is None:
-            return []
+            return
         xu_unit = unit(xu)
         if xu_unit is None:
-            return []
-        return [vlogadd(keys.item_vector_acc(ver, i), keys.item_vector(ver, i), contribution(lw, xu_unit))]
+            return
+        out.add(vlogadd(keys.item_vector_acc(ver, i), keys.item_vector(ver, i), contribution(lw, xu_unit)))
 
     def _unit(self, item: str, v: Vector) -> Vector | None:
         if item not in self._units:

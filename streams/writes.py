@@ -11,7 +11,7 @@ Keys are *logical*: the store prefixes the namespace.
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple, Union
+from typing import Literal, NamedTuple, Protocol, Union
 
 Op = Literal[
     "hincrby", "hincrbyfloat", "hset", "hsetnx", "hmax", "hmin", "zlogadd", "zmax", "ztrim", "set", "expire",
@@ -110,3 +110,69 @@ def delete(key: str) -> Write:
 def vlogadd(acc_key: str, mean_key: str, payload: bytes) -> Write:
     """``payload`` = float64 little-endian [log2 weight, v_1, ..., v_d] (``embeddings.contribution``)."""
     return _new(Write, ("vlogadd", acc_key, mean_key, payload))
+
+
+class WriteSink(Protocol):
+    """Where rules put their writes: one method per op, same arguments as the constructors above.
+
+    ``WriteList`` keeps every write (one event's list, as ``Family.writes`` returns it);
+    ``streams.merge.Merger`` folds them into the batch's merged writes as they come, so the
+    worker never builds the ~34 per-event tuples that merging would drop again."""
+
+    def hincrby(self, key: str, field: str, by: int = 1) -> None: ...
+    def hincrbyfloat(self, key: str, field: str, by: float) -> None: ...
+    def hset(self, key: str, field: str, value: str) -> None: ...
+    def hsetnx(self, key: str, field: str, value: str) -> None: ...
+    def hmax(self, key: str, field: str, value: float) -> None: ...
+    def hmin(self, key: str, field: str, value: float) -> None: ...
+    def zlogadd(self, key: str, member: str, log2_weight: float) -> None: ...
+    def zmax(self, key: str, member: str, score: float) -> None: ...
+    def ztrim(self, key: str, keep: int) -> None: ...
+    def put(self, key: str, value: bytes | str) -> None: ...
+    def expire(self, key: str, seconds: int) -> None: ...
+    def add(self, w: Write) -> None: ...
+
+
+class WriteList:
+    """A ``WriteSink`` that keeps every write, in order (``writes``)."""
+
+    __slots__ = ("writes",)
+
+    def __init__(self) -> None:
+        self.writes: list[Write] = []
+
+    def hincrby(self, key: str, field: str, by: int = 1) -> None:
+        self.writes.append(hincrby(key, field, by))
+
+    def hincrbyfloat(self, key: str, field: str, by: float) -> None:
+        self.writes.append(hincrbyfloat(key, field, by))
+
+    def hset(self, key: str, field: str, value: str) -> None:
+        self.writes.append(hset(key, field, value))
+
+    def hsetnx(self, key: str, field: str, value: str) -> None:
+        self.writes.append(hsetnx(key, field, value))
+
+    def hmax(self, key: str, field: str, value: float) -> None:
+        self.writes.append(hmax(key, field, value))
+
+    def hmin(self, key: str, field: str, value: float) -> None:
+        self.writes.append(hmin(key, field, value))
+
+    def zlogadd(self, key: str, member: str, log2_weight: float) -> None:
+        self.writes.append(zlogadd(key, member, log2_weight))
+
+    def zmax(self, key: str, member: str, score: float) -> None:
+        self.writes.append(zmax(key, member, score))
+
+    def ztrim(self, key: str, keep: int) -> None:
+        self.writes.append(ztrim(key, keep))
+
+    def put(self, key: str, value: bytes | str) -> None:
+        self.writes.append(put(key, value))
+
+    def expire(self, key: str, seconds: int) -> None:
+        self.writes.append(expire(key, seconds))
+
+    def add(self, w: Write) -> None:
+        self.writes.append(w)
