@@ -150,7 +150,7 @@ class Merger:
                 vals = self._vals
                 if op == "hincrby" or op == "hincrbyfloat":
                     vals[j] = vals[j] + value
-                elif op == "hset" or op == "set" or op == "expire":
+                elif op == "hset" or op == "set" or op == "expire" or op == "expirenew":
                     vals[j] = value
                 elif op == "hmax" or op == "zmax":
                     if float(value) > float(vals[j]):
@@ -187,16 +187,48 @@ class Merger:
 
     def hincrby(self, key: str, field: str, by: int = 1) -> None:
         by = int(by)
-        r = self._runs.get(key)
+        runs, ops = self._runs, self._ops
+        r = runs.get(key)
         if r is None:
-            self._runs[key] = r = {}
+            runs[key] = r = {}
         else:
             j = r.get(field)
-            if j is not None and self._ops[j] == "hincrby":
+            if j is not None and ops[j] == "hincrby":
                 self._vals[j] += by
                 return
-        r[field] = len(self._ops)
-        self._append("hincrby", key, field, by)
+        r[field] = len(ops)
+        ops.append("hincrby")
+        self._keys.append(key)
+        self._fields.append(field)
+        self._vals.append(by)
+
+    def hincrby_expire(self, key: str, field: str, by: int, seconds: int) -> None:
+        """``hincrby(key, field, by)`` then ``expire(key, seconds)``, in one call."""
+        by, seconds = int(by), int(seconds)
+        runs, ops, vals = self._runs, self._ops, self._vals
+        r = runs.get(key)
+        if r is None:
+            runs[key] = r = {}
+            j = None
+        else:
+            j = r.get(field)
+        if j is not None and ops[j] == "hincrby":
+            vals[j] += by
+        else:
+            r[field] = len(ops)
+            ops.append("hincrby")
+            self._keys.append(key)
+            self._fields.append(field)
+            vals.append(by)
+        j = r.get("")
+        if j is not None and ops[j] == "expire":
+            vals[j] = seconds
+        else:
+            r[""] = len(ops)
+            ops.append("expire")
+            self._keys.append(key)
+            self._fields.append("")
+            vals.append(seconds)
 
     def hincrbyfloat(self, key: str, field: str, by: float) -> None:
         self._fold("hincrbyfloat", key, field, float(by))

@@ -18,8 +18,11 @@ event" comes from the accumulator read at batch start plus the batch's earlier
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import Mapping
+
+import numpy as np
 
 from schemas.events import Event
 from streams import keys
@@ -62,14 +65,19 @@ def vector_reads(events: list[Event], meta: VectorMeta | None) -> list[Read]:
 
 @dataclass
 class VectorPlanner:
-    """Walks a batch's new events in order, keeping each user's accumulator current."""
+    """Walks a batch's new events in order, keeping each user's accumulator current.
+
+    A user's accumulator is only needed for a fold-in (an item without a trained vector), so
+    the payloads added to it are queued per user and folded, in order, when one is (the same
+    ``logadd_acc`` calls in the same order: the same bytes)."""
 
     meta: VectorMeta
     item_vectors: dict[str, Vector | None]
     user_accs: dict[str, bytes | None]
     features: FeatureConfig
     cfg: VectorConfig
-    _units: dict[str, Vector | None] = field(default_factory=dict)
+    _units: dict[str, bytes | None] = field(default_factory=dict)  # item -> float64 LE unit(v), or None
+    _pending: dict[str, list[bytes]] = field(default_factory=dict)  # user -> payloads not folded in yet
 
     def writes(self, event: Event) -> list[Write]:
         out = WriteList()
@@ -90,11 +98,11 @@ class VectorPlanner:
             v = self._unit(i, iv)
             if v is None:
                 return
-            payload = contribution(lw, v)
-            self.user_accs[u] = logadd_acc(self.user_accs.get(u), payload)
+            payload = _F64.pack(lw) + v  # == contribution(lw, unit(iv))
+            self._pending.setdefault(u, []).append(payload)
             out.add(vlogadd(keys.user_vector_acc(ver, u), keys.user_vector(ver, u), payload))
             return
-        xu = mean_of(self.user_accs.get(u))
+        xu = mean_of(self.acc(u))
         if xu is None:
             return
         xu_unit = unit(xu)
@@ -102,7 +110,21 @@ class VectorPlanner:
             return
         out.add(vlogadd(keys.item_vector_acc(ver, i), keys.item_vector(ver, i), contribution(lw, xu_unit)))
 
-    def _unit(self, item: str, v: Vector) -> Vector | None:
+    def acc(self, user: str) -> bytes | None:
+        """The user's accumulator as of the events emitted so far."""
+        acc = self.user_accs.get(user)
+        pending = self._pending.pop(user, None)
+        if pending:
+            for payload in pending:
+                acc = logadd_acc(acc, payload)
+            self.user_accs[user] = acc
+        return acc
+
+    def _unit(self, item: str, v: Vector) -> bytes | None:
         if item not in self._units:
-            self._units[item] = unit(v)
+            u = unit(v)
+            self._units[item] = None if u is None else np.asarray(u, dtype="<f8").tobytes()
         return self._units[item]
+
+
+_F64 = struct.Struct("<d")

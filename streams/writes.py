@@ -130,6 +130,8 @@ class WriteSink(Protocol):
     def ztrim(self, key: str, keep: int) -> None: ...
     def put(self, key: str, value: bytes | str) -> None: ...
     def expire(self, key: str, seconds: int) -> None: ...
+    def hincrby_expire(self, key: str, field: str, by: int, seconds: int) -> None:
+        """``hincrby(key, field, by)`` then ``expire(key, seconds)``."""
     def add(self, w: Write) -> None: ...
 
 
@@ -173,6 +175,9 @@ class WriteList:
 
     def expire(self, key: str, seconds: int) -> None:
         self.writes.append(expire(key, seconds))
+
+    def hincrby_expire(self, key: str, field: str, by: int, seconds: int) -> None:
+        self.writes += (hincrby(key, field, by), expire(key, seconds))
 
     def add(self, w: Write) -> None:
         self.writes.append(w)

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Sequence
 
 from schemas.events import Event, Impression, ItemMeta
 from streams.features import keys
-from streams.features.config import WriteContext
+from streams.features.config import EMPTY_CONTEXT, WriteContext
 from streams.features.interactions import INTERACTIONS
 from streams.store import Read
 
@@ -55,10 +55,19 @@ def batch_contexts(events: Sequence[Event], reads: Sequence[Read],
         if r.op == "hgetall":
             known[r.key] = parse_categories(res)
     out: list[WriteContext] = []
+    one: dict[str, WriteContext] = {}  # item -> context of an interaction with it (until its ItemMeta)
     for e in events:
+        if isinstance(e, INTERACTIONS):
+            ctx = one.get(e.item_id)
+            if ctx is None:
+                ctx = one[e.item_id] = WriteContext(MappingProxyType(
+                    {e.item_id: known.get(keys.item_cats(e.item_id), ())}))
+            out.append(ctx)
+            continue
         if isinstance(e, ItemMeta):
             known[keys.item_cats(e.item_id)] = tuple(dict.fromkeys(e.categories))
+            one.pop(e.item_id, None)
         items = touched_items(e)
         out.append(WriteContext(MappingProxyType(
-            {i: known.get(keys.item_cats(i), ()) for i in items})))
+            {i: known.get(keys.item_cats(i), ()) for i in items})) if items else EMPTY_CONTEXT)
     return out

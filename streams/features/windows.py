@@ -73,12 +73,12 @@ def window_emit(out: WriteSink, key_fn: KeyFn, entity_id: str, type_: str, ts_s:
                 cfg: FeatureConfig) -> None:
     """Per window: one count in the event's bucket of its period key, and (``emit_ttl``) the
     key's TTL."""
-    ttl = cfg.emit_ttl
-    for name, period, field, seconds in _slots(type_, ts_s, cfg.windows):
-        key = key_fn(entity_id, name, period)
-        out.hincrby(key, field, 1)
-        if ttl:
-            out.expire(key, seconds)
+    if cfg.emit_ttl:
+        for name, period, field, seconds in _slots(type_, ts_s, cfg.windows):
+            out.hincrby_expire(key_fn(entity_id, name, period), field, 1, seconds)
+    else:
+        for name, period, field, _ in _slots(type_, ts_s, cfg.windows):
+            out.hincrby(key_fn(entity_id, name, period), field, 1)
 
 
 def _period_keys(key_fn: KeyFn, entity_id: str, now_s: float, w: Window) -> list[str]:
