@@ -35,6 +35,7 @@ from streams import keys
 from streams.embeddings import VectorMeta, decode_f32
 from streams.features.categories import batch_contexts, context_reads_for_batch
 from streams.features.config import FeatureConfig
+from streams.features.family import RawResults, unique_reads
 from streams.features.interactions import INTERACTIONS
 from streams.features.registry import emit_all
 from streams.label_flow import LabelFlowConfig, due, event_emit, trim_writes, watermark, watermark_reads, watermark_writes
@@ -179,31 +180,32 @@ def context_reads(dec: Decoded, cfg: PlanConfig, meta: VectorMeta | None) -> lis
     out += watermark_reads(cfg.labels) + [meta_read()]
     if cfg.vectors.enabled:
         out += vector_reads(events, meta)
-    return list(dict.fromkeys(out))
+    return unique_reads(out)
 
 
 def build_context(dec: Decoded, reads: Sequence[Read], results: Sequence[Any],
                   meta: VectorMeta | None) -> BatchContext:
-    got = dict(zip(reads, results))
+    got = RawResults(reads, results).by_key  # (op, key, args) -> result, later duplicates win
     events = dec.events
     cat_reads = tuple(context_reads_for_batch(events))
-    applied = frozenset(e.event_id for e in events if got.get(Read("get", keys.dedupe(e.event_id))) is not None)
-    wm_raw = got.get(Read("hgetall", keys.LABEL_WM)) or {}
+    applied = frozenset(e.event_id for e in events if got.get(("get", keys.dedupe(e.event_id), ())) is not None)
+    wm_raw = got.get(("hgetall", keys.LABEL_WM, ())) or {}
     # the open impressions below the watermark's bound (open_reads), else the oldest one only
-    open_ = (next((v for r, v in got.items() if r.op == "zrangebelow" and r.key == keys.LABEL_OPEN), None)
-             or next((v for r, v in got.items() if r.op == "zrange" and r.key == keys.LABEL_OPEN), None) or [])
+    open_ = (next((v for (op, key, _), v in got.items() if op == "zrangebelow" and key == keys.LABEL_OPEN), None)
+             or next((v for (op, key, _), v in got.items() if op == "zrange" and key == keys.LABEL_OPEN), None)
+             or [])
     item_vecs: dict[str, Any] = {}
     user_accs: dict[str, bytes | None] = {}
     if meta is not None:
         prefix_i = keys.trained_item_vector(meta.version, "")
-        for r, v in got.items():
-            if r.op == "get" and r.key.startswith(prefix_i):
-                item_vecs[r.key[len(prefix_i):]] = decode_f32(v, meta.dim)
+        for (op, key, _), v in got.items():
+            if op == "get" and key.startswith(prefix_i):
+                item_vecs[key[len(prefix_i):]] = decode_f32(v, meta.dim)
         for e in events:
-            r = Read("get", keys.user_vector_acc(meta.version, getattr(e, "user_id", "")))
-            if r in got:
-                user_accs[e.user_id] = got[r]  # type: ignore[union-attr]
-    return BatchContext(cat_reads, tuple(got.get(r) for r in cat_reads), applied, meta,
+            rk = ("get", keys.user_vector_acc(meta.version, getattr(e, "user_id", "")), ())
+            if rk in got:
+                user_accs[e.user_id] = got[rk]  # type: ignore[union-attr]
+    return BatchContext(cat_reads, tuple(got.get((r.op, r.key, r.args)) for r in cat_reads), applied, meta,
                         MappingProxyType(item_vecs), MappingProxyType(user_accs),
                         MappingProxyType(dict(wm_raw)),
                         tuple((m, float(s)) for m, s in open_))

@@ -41,7 +41,14 @@ def context_reads(event: Event) -> list[Read]:
 
 
 def context_reads_for_batch(events: Iterable[Event]) -> list[Read]:
-    return list(dict.fromkeys(r for e in events for r in context_reads(e)))
+    """``context_reads`` of every event, without repeats (one read per distinct item)."""
+    items: dict[str, None] = {}
+    for e in events:
+        if isinstance(e, INTERACTIONS):
+            items[e.item_id] = None
+        elif isinstance(e, Impression):
+            items.update(dict.fromkeys(e.item_ids))
+    return [Read("hgetall", keys.item_cats(i)) for i in items]
 
 
 def parse_categories(stored: dict[str, str] | None) -> tuple[str, ...]:
