@@ -34,7 +34,7 @@ from schemas.events import Event, Impression
 from streams import keys
 from streams.embeddings import VectorMeta, decode_f32
 from streams.features.categories import batch_contexts, context_reads_for_batch
-from streams.features.config import FeatureConfig
+from streams.features.config import FeatureConfig, WriteContext
 from streams.features.family import RawResults, unique_reads
 from streams.features.interactions import INTERACTIONS
 from streams.features.registry import emit_all
@@ -104,8 +104,8 @@ class BatchPlan:
     due: tuple[str, ...] = ()  # impressions (label_flow.open_member) whose window closes now
     duplicates: int = 0  # valid events already applied (marked, or earlier in this batch)
     kinds: str = ""  # per group of ``guarded``: e = new event, d = duplicate, x = dead letter
-    # planned with merge=True: the merged groups (``guarded`` then holds the new events'
-    # dedupe ids without writes, and the dead-letter groups)
+    # planned with merge=True: the merged groups (``guarded`` then holds only the dead-letter
+    # groups; ``kinds`` still has one letter per record)
     batch: tuple[Group, ...] | None = None
 
     def merged(self) -> tuple[Group, ...]:
@@ -257,7 +257,7 @@ def plan_decoded(dec: Decoded, cfg: PlanConfig = PlanConfig(), ctx: BatchContext
     last_new = -1
     dups = 0
     kinds: list[str] = []
-    scfg, fcfg, lcfg = cfg.state, cfg.features, cfg.labels
+    lcfg = cfg.labels
     for rec, x in dec.items:
         if isinstance(x, Rejection):
             rejected.append((rec, x))
@@ -266,26 +266,25 @@ def plan_decoded(dec: Decoded, cfg: PlanConfig = PlanConfig(), ctx: BatchContext
             continue
         cat = next(cats)
         if x.event_id in seen:  # the store skips (and counts) it: no need to plan its writes
-            guarded.append(Guarded(x.event_id, ()))
+            if merger is None:
+                guarded.append(Guarded(x.event_id, ()))
             kinds.append("d")
             dups += 1
             continue
         ts = x.ts.timestamp()
-        own = WriteList() if merger is None else None
-        out: WriteSink = merger if merger is not None else own  # type: ignore[assignment]
-        state_emit(x, ts, scfg, out)
-        emit_all(x, ts, fcfg, cat, out)
-        event_emit(x, ts, lcfg, out)
-        if planner is not None:
-            planner.emit(x, ts, out)
+        if merger is not None:
+            _emit_event(x, ts, cfg, cat, planner, merger)
+        else:
+            own = WriteList()
+            _emit_event(x, ts, cfg, cat, planner, own)
+            last_new = len(guarded)
+            guarded.append(Guarded(x.event_id, tuple(own.writes)))
         seen.add(x.event_id)
         new.append(x)
-        last_new = len(guarded)
         kinds.append("e")
         if rec.topic in ("", dec.topic):
             if ts > max_ts.get(rec.partition, -math.inf):
                 max_ts[rec.partition] = ts
-        guarded.append(Guarded(x.event_id, tuple(own.writes) if own is not None else ()))
     wm = watermark(dict(ctx.label_wm), max_ts, lcfg)
     if max_ts:
         # the labels' watermark and buffer trims ride with the last new event (atomic with it)
@@ -304,11 +303,21 @@ def plan_decoded(dec: Decoded, cfg: PlanConfig = PlanConfig(), ctx: BatchContext
     if merger is not None:
         if dups:
             merger.hincrby(keys.STATS, "duplicates", dups)
-        rest = tuple(g for g, k in zip(guarded, kinds) if k == "x")
+        rest = tuple(guarded)  # the dead letters
         batch = ((GuardedBatch(tuple(e.event_id for e in new), tuple(merger.result())), *rest)
                  if new or len(merger) else rest)
     return BatchPlan(tuple(guarded), tuple(rejected), dec.watermark, tuple(new), tuple(due_), dups, "".join(kinds),
                      batch)
+
+
+def _emit_event(x: Event, ts: float, cfg: PlanConfig, cat: WriteContext, planner: VectorPlanner | None,
+                out: WriteSink) -> None:
+    """One new event's writes, in the order the plan has always had them."""
+    state_emit(x, ts, cfg.state, out)
+    emit_all(x, ts, cfg.features, cat, out)
+    event_emit(x, ts, cfg.labels, out)
+    if planner is not None:
+        planner.emit(x, ts, out)
 
 
 def plan_batch(records: Sequence[Record], now: datetime, topic: str, cfg: PlanConfig = PlanConfig(),

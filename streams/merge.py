@@ -249,8 +249,12 @@ class Merger:
                 if float(value) > float(self._vals[j]):
                     self._vals[j] = value
                 return
-        r[field] = len(self._ops)
-        self._append("hmax", key, field, value)
+        ops = self._ops
+        r[field] = len(ops)
+        ops.append("hmax")
+        self._keys.append(key)
+        self._fields.append(field)
+        self._vals.append(value)
 
     def hmin(self, key: str, field: str, value: float) -> None:
         r = self._runs.get(key)
@@ -262,8 +266,12 @@ class Merger:
                 if float(value) < float(self._vals[j]):
                     self._vals[j] = value
                 return
-        r[field] = len(self._ops)
-        self._append("hmin", key, field, value)
+        ops = self._ops
+        r[field] = len(ops)
+        ops.append("hmin")
+        self._keys.append(key)
+        self._fields.append(field)
+        self._vals.append(value)
 
     def zlogadd(self, key: str, member: str, log2_weight: float) -> None:
         log2_weight = float(log2_weight)
@@ -275,8 +283,12 @@ class Merger:
             if j is not None and self._ops[j] == "zlogadd":
                 self._vals[j] = _log2add(float(self._vals[j]), log2_weight)
                 return
-        r[member] = len(self._ops)
-        self._append("zlogadd", key, member, log2_weight)
+        ops = self._ops
+        r[member] = len(ops)
+        ops.append("zlogadd")
+        self._keys.append(key)
+        self._fields.append(member)
+        self._vals.append(log2_weight)
 
     def zmax(self, key: str, member: str, score: float) -> None:
         score = float(score)
@@ -289,8 +301,12 @@ class Merger:
                 if score > float(self._vals[j]):
                     self._vals[j] = score
                 return
-        r[member] = len(self._ops)
-        self._append("zmax", key, member, score)
+        ops = self._ops
+        r[member] = len(ops)
+        ops.append("zmax")
+        self._keys.append(key)
+        self._fields.append(member)
+        self._vals.append(score)
 
     def ztrim(self, key: str, keep: int) -> None:
         keep = int(keep)
@@ -311,5 +327,9 @@ class Merger:
             if j is not None and self._ops[j] == "expire":
                 self._vals[j] = seconds
                 return
-        r[""] = len(self._ops)
-        self._append("expire", key, "", seconds)
+        ops = self._ops
+        r[""] = len(ops)
+        ops.append("expire")
+        self._keys.append(key)
+        self._fields.append("")
+        self._vals.append(seconds)
