@@ -49,23 +49,24 @@ def window_writes(key_fn: KeyFn, entity_id: str, type_: str, ts_s: float,
 Slot = tuple[str, int, str, int]
 """(window name, period, field ``<type>:<bucket>``, TTL in s) of one event in one window."""
 
-_last_slots: list[object] = [None, None, None, ()]  # ts_s, type, windows -> slots (see _slots)
+_last_slots: list[tuple[float, str, tuple[Window, ...], tuple[Slot, ...]]] = [(math.nan, "", (), ())]
 
 
 def _slots(type_: str, ts_s: float, windows: tuple[Window, ...]) -> tuple[Slot, ...]:
     """Where an event of this type and time counts in each window.  The item and the user
-    family ask for the same event one after the other, so the last answer is kept."""
-    last = _last_slots
+    family ask for the same event one after the other, so the last answer is kept (one tuple,
+    replaced whole)."""
+    last = _last_slots[0]
     if last[0] == ts_s and last[1] == type_ and last[2] is windows:
-        return last[3]  # type: ignore[return-value]
+        return last[3]
     out: list[Slot] = []
     for w in windows:
-        b = bucket_of(ts_s, w)
-        period = period_of_bucket(b, w)
+        b = math.floor(ts_s / w.bucket_s)  # bucket_of
+        period = b // (w.length_s // w.bucket_s)  # period_of_bucket
         # alive until the window can no longer overlap this period
         out.append((w.name, period, f"{type_}:{b}", int((period + 2) * w.length_s - ts_s) + w.bucket_s))
     slots = tuple(out)
-    last[:] = [ts_s, type_, windows, slots]
+    _last_slots[0] = (ts_s, type_, windows, slots)
     return slots
 
 
