@@ -1,7 +1,8 @@
 """Descriptions of state changes.
 
-Feature and state rules never talk to Redis: they return ``Write`` values and
-only a store adapter executes them.  Every operation here is commutative or
+Feature and state rules never talk to Redis: they put ``Write`` values into a
+``WriteSink`` (a list, or the batch's ``streams.merge.Merger``) and only a store
+adapter executes them.  Every operation here is commutative or
 order-insensitive per key (increments, max-merges, log-sum-exp adds), so that
 replaying the same events in another interleaving of partitions gives the same
 state up to floating-point rounding (the state digest rounds floats).
@@ -20,7 +21,8 @@ Op = Literal[
 
 
 class Write(NamedTuple):
-    """One state change (an immutable tuple: ~40 are built per event, so construction cost matters).
+    """One state change (an immutable tuple; the worker builds one per *merged* write, ~20 per event,
+    see ``WriteSink``, so construction cost matters).
 
     op            key   a (field/member)  b (value)
     hincrby       hash  field             integer delta

@@ -4,6 +4,7 @@ writes, in the same order, bit for bit (``repr`` tells 1 from 1.0 and shows ever
 from __future__ import annotations
 
 import asyncio
+import struct
 from datetime import datetime, timedelta, timezone
 
 from hypothesis import given, settings
@@ -17,7 +18,7 @@ from streams.merge import Merger, merge_writes
 from streams.pipeline import Planner
 from streams.store import Group
 from streams.store_memory import MemoryStore
-from streams.writes import Write
+from streams.writes import Write, expire, hincrby, vlogadd, ztrim
 from tests.unit.streams.streamgen import cfg, publish_vectors
 from tests.unit.streams.test_merge import WRITE
 
@@ -28,12 +29,46 @@ def exact(groups: tuple[Group, ...]) -> list[str]:
     return [repr(g) for g in groups]
 
 
-@given(st.lists(WRITE, max_size=80))
-@settings(max_examples=300, deadline=None, database=None)
-def test_merger_fed_write_by_write_equals_merge_writes(writes: list[Write]) -> None:
+KEY = st.sampled_from(["h0", "z:h0", "z:h1", "m:h0", "str:h1"])
+MORE = st.one_of(
+    st.builds(ztrim, st.sampled_from(["z:h0", "z:h1"]), st.integers(0, 4)),
+    st.builds(lambda k, m, x: vlogadd(k, m, struct.pack("<2d", x, 1.0)), KEY, KEY, st.floats(-5, 5)),
+    st.builds(lambda k, f, x: hincrby(k, f, x), KEY, st.sampled_from(["a", ""]), st.integers(-3, 3)),
+    st.builds(lambda k, x: expire(k, x), KEY, st.integers(1, 9)),
+)
+
+
+def feed(m: Merger, w: Write, via_method: bool) -> None:
+    """Through the op's WriteSink method (the rules' path) or through ``add``."""
+    op, key, a, b = w
+    if not via_method or op in ("zrem", "zrembelow", "del", "vlogadd"):
+        m.add(w)
+    elif op in ("ztrim", "expire"):
+        getattr(m, op)(key, b)
+    elif op == "set":
+        m.put(key, b)  # type: ignore[arg-type]
+    else:
+        getattr(m, op)(key, a, b)
+
+
+@given(st.lists(st.tuples(st.one_of(WRITE, MORE), st.booleans()), max_size=80))
+@settings(max_examples=400, deadline=None, database=None)
+def test_merger_fed_write_by_write_equals_merge_writes(writes: list[tuple[Write, bool]]) -> None:
     m = Merger()
-    m.extend(writes)
-    assert repr(m.result()) == repr(merge_writes(writes))
+    for w, via_method in writes:
+        feed(m, w, via_method)
+    assert repr(m.result()) == repr(merge_writes([w for w, _ in writes]))
+
+
+def test_window_count_and_ttl_in_one_call_equals_the_two_writes() -> None:
+    one, two = Merger(), Merger()
+    for k, (key, field, ttl) in enumerate([("w", "a", 5), ("w", "a", 7), ("v", "a", 1), ("w", "b", 2)]):
+        one.hincrby_expire(key, field, k, ttl)
+        two.hincrby(key, field, k)
+        two.expire(key, ttl)
+    assert repr(one.result()) == repr(two.result()) == repr(merge_writes(
+        [hincrby("w", "a", 1), expire("w", 7), hincrby("v", "a", 2), expire("v", 1), hincrby("w", "b", 3),
+         expire("w", 2)]))
 
 
 def _context(store: MemoryStore, dec: Decoded, plan_cfg: PlanConfig) -> BatchContext:
