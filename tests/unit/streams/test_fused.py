@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import struct
 from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -85,7 +88,7 @@ def _both(dec: Decoded, plan_cfg: PlanConfig, ctx: BatchContext) -> tuple[list[s
 def test_fused_plan_equals_plan_then_merge_on_the_bench_events() -> None:
     evs = mixed_events(3000, users=300, items=200)
     store = MemoryStore()
-    publish_vectors(store, {f"i{k}": [0.5, -1.0, float(k % 7), 2.0] for k in range(150)})
+    publish_vectors(store, {f"i{k}": np.array([0.5, -1.0, float(k % 7), 2.0]) for k in range(150)})
     plan_cfg = cfg(1)
     planner = Planner(plan_cfg, "")
     compared = 0
@@ -105,7 +108,7 @@ KINDS = st.sampled_from(["view", "click", "save", "rate", "dismiss", "impression
 
 def _event(k: int, kind: str, user: int, item: int, dt: float, extra: int) -> Event | bytes:
     ts = datetime(2025, 3, 1, tzinfo=timezone.utc) + timedelta(seconds=dt)
-    base = dict(event_id=f"e{k % 37}" if extra % 5 == 0 else f"e{k}", ts=ts, user_id=f"u{user}")
+    base: dict[str, Any] = dict(event_id=f"e{k % 37}" if extra % 5 == 0 else f"e{k}", ts=ts, user_id=f"u{user}")
     i = f"i{item}"
     if kind == "view":
         return View(**base, item_id=i, dwell_ms=extra * 997)
@@ -128,18 +131,20 @@ def _event(k: int, kind: str, user: int, item: int, dt: float, extra: int) -> Ev
     return b'{"schema_version":1,"event_id":"x"}'  # a dead letter
 
 
+Spec = tuple[str, int, int, float, int]
 EVENTS = st.lists(st.tuples(KINDS, st.integers(0, 3), st.integers(0, 5), st.floats(0, 9000), st.integers(0, 40)),
                   min_size=1, max_size=60)
 
 
 @given(EVENTS, EVENTS, st.integers(0, 2))
 @settings(max_examples=80, deadline=None, database=None)
-def test_fused_plan_equals_plan_then_merge_on_generated_events(first: list, second: list, parts: int) -> None:
+def test_fused_plan_equals_plan_then_merge_on_generated_events(first: list[Spec], second: list[Spec],
+                                                             parts: int) -> None:
     store = MemoryStore()
-    publish_vectors(store, {f"i{k}": [1.0, 0.5, -0.25, float(k)] for k in range(4)})  # i4, i5: fold-ins
+    publish_vectors(store, {f"i{k}": np.array([1.0, 0.5, -0.25, float(k)]) for k in range(4)})  # i4, i5: fold-ins
     plan_cfg = cfg(1 + parts)
 
-    def records(spec: list, off: int) -> list[Record]:
+    def records(spec: list[Spec], off: int) -> list[Record]:
         out = []
         for k, s in enumerate(spec):
             ev = _event(k + off, *s)
