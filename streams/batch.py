@@ -6,7 +6,7 @@ replay command and tests, so that live processing and rebuilds cannot diverge:
     dec = decode_records(records, now, topic)
     reads = context_reads(dec, cfg, meta)            # one round trip (streams.pipeline)
     ctx = build_context(dec, reads, results, meta)
-    plan = plan_decoded(dec, cfg, ctx)               # every event's writes, in order
+    plan = plan_decoded(dec, cfg, ctx, merge=True)   # every event's writes, merged
     (+ the label closes of ``plan.due``, streams.label_flow)
 
 Per valid event the guarded writes are: core state (streams.online_state), the
@@ -14,6 +14,11 @@ Per valid event the guarded writes are: core state (streams.online_state), the
 and, for events not applied before, the incremental embeddings
 (streams.vector_plan).  Without a context (``plan_batch(records, now, topic)``)
 the plan is what an empty store would need.
+
+With ``merge=True`` the rules emit straight into one ``streams.merge.Merger`` for
+the whole batch (``plan.batch``, what the worker applies); without, every event
+keeps its own write list (``plan.guarded``) and ``plan.merged()`` merges them
+with ``merge_writes``: the same writes, the reference the tests compare with.
 """
 
 from __future__ import annotations
@@ -29,15 +34,16 @@ from schemas.events import Event, Impression
 from streams import keys
 from streams.embeddings import VectorMeta, decode_f32
 from streams.features.categories import batch_contexts, context_reads_for_batch
-from streams.features.config import FeatureConfig
+from streams.features.config import FeatureConfig, WriteContext
+from streams.features.family import RawResults, unique_reads
 from streams.features.interactions import INTERACTIONS
-from streams.features.registry import all_writes
-from streams.label_flow import LabelFlowConfig, due, event_writes, trim_writes, watermark, watermark_reads, watermark_writes
-from streams.online_state import StateConfig, state_writes
-from streams.merge import merge_writes
+from streams.features.registry import emit_all
+from streams.label_flow import LabelFlowConfig, due, event_emit, trim_writes, watermark, watermark_reads, watermark_writes
+from streams.online_state import StateConfig, state_emit
+from streams.merge import Merger, merge_writes
 from streams.store import Group, Guarded, GuardedBatch, Read
 from streams.vector_plan import VectorConfig, VectorPlanner, meta_read, parse_meta, vector_reads
-from streams.writes import Write, hincrby
+from streams.writes import Write, WriteList, WriteSink, hincrby
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +104,15 @@ class BatchPlan:
     due: tuple[str, ...] = ()  # impressions (label_flow.open_member) whose window closes now
     duplicates: int = 0  # valid events already applied (marked, or earlier in this batch)
     kinds: str = ""  # per group of ``guarded``: e = new event, d = duplicate, x = dead letter
+    # planned with merge=True: the merged groups (``guarded`` then holds only the dead-letter
+    # groups; ``kinds`` still has one letter per record)
+    batch: tuple[Group, ...] | None = None
 
     def merged(self) -> tuple[Group, ...]:
         """The same writes as ``guarded`` in fewer commands: every new event's writes merged
         (streams.merge) under one all-or-nothing GuardedBatch, then the dead-letter groups."""
+        if self.batch is not None:
+            return self.batch
         ids: list[str] = []
         writes: list[Write] = []
         rest: list[Guarded] = []
@@ -169,31 +180,32 @@ def context_reads(dec: Decoded, cfg: PlanConfig, meta: VectorMeta | None) -> lis
     out += watermark_reads(cfg.labels) + [meta_read()]
     if cfg.vectors.enabled:
         out += vector_reads(events, meta)
-    return list(dict.fromkeys(out))
+    return unique_reads(out)
 
 
 def build_context(dec: Decoded, reads: Sequence[Read], results: Sequence[Any],
                   meta: VectorMeta | None) -> BatchContext:
-    got = dict(zip(reads, results))
+    got = RawResults(reads, results).by_key  # (op, key, args) -> result, later duplicates win
     events = dec.events
     cat_reads = tuple(context_reads_for_batch(events))
-    applied = frozenset(e.event_id for e in events if got.get(Read("get", keys.dedupe(e.event_id))) is not None)
-    wm_raw = got.get(Read("hgetall", keys.LABEL_WM)) or {}
+    applied = frozenset(e.event_id for e in events if got.get(("get", keys.dedupe(e.event_id), ())) is not None)
+    wm_raw = got.get(("hgetall", keys.LABEL_WM, ())) or {}
     # the open impressions below the watermark's bound (open_reads), else the oldest one only
-    open_ = (next((v for r, v in got.items() if r.op == "zrangebelow" and r.key == keys.LABEL_OPEN), None)
-             or next((v for r, v in got.items() if r.op == "zrange" and r.key == keys.LABEL_OPEN), None) or [])
+    open_ = (next((v for (op, key, _), v in got.items() if op == "zrangebelow" and key == keys.LABEL_OPEN), None)
+             or next((v for (op, key, _), v in got.items() if op == "zrange" and key == keys.LABEL_OPEN), None)
+             or [])
     item_vecs: dict[str, Any] = {}
     user_accs: dict[str, bytes | None] = {}
     if meta is not None:
         prefix_i = keys.trained_item_vector(meta.version, "")
-        for r, v in got.items():
-            if r.op == "get" and r.key.startswith(prefix_i):
-                item_vecs[r.key[len(prefix_i):]] = decode_f32(v, meta.dim)
+        for (op, key, _), v in got.items():
+            if op == "get" and key.startswith(prefix_i):
+                item_vecs[key[len(prefix_i):]] = decode_f32(v, meta.dim)
         for e in events:
-            r = Read("get", keys.user_vector_acc(meta.version, getattr(e, "user_id", "")))
-            if r in got:
-                user_accs[e.user_id] = got[r]  # type: ignore[union-attr]
-    return BatchContext(cat_reads, tuple(got.get(r) for r in cat_reads), applied, meta,
+            rk = ("get", keys.user_vector_acc(meta.version, getattr(e, "user_id", "")), ())
+            if rk in got:
+                user_accs[e.user_id] = got[rk]  # type: ignore[union-attr]
+    return BatchContext(cat_reads, tuple(got.get((r.op, r.key, r.args)) for r in cat_reads), applied, meta,
                         MappingProxyType(item_vecs), MappingProxyType(user_accs),
                         MappingProxyType(dict(wm_raw)),
                         tuple((m, float(s)) for m, s in open_))
@@ -230,11 +242,13 @@ def meta_of(reads: Sequence[Read], results: Sequence[Any]) -> VectorMeta | None:
     return None
 
 
-def plan_decoded(dec: Decoded, cfg: PlanConfig = PlanConfig(), ctx: BatchContext = BatchContext()) -> BatchPlan:
+def plan_decoded(dec: Decoded, cfg: PlanConfig = PlanConfig(), ctx: BatchContext = BatchContext(),
+                 merge: bool = False) -> BatchPlan:
     events = dec.events
     cats = iter(batch_contexts(events, ctx.category_reads, ctx.category_results))
     planner = (VectorPlanner(ctx.meta, dict(ctx.item_vectors), dict(ctx.user_accs), cfg.features, cfg.vectors)
                if ctx.meta is not None and cfg.vectors.enabled else None)
+    merger = Merger() if merge else None
     guarded: list[Guarded] = []
     rejected: list[tuple[Record, Rejection]] = []
     new: list[Event] = []
@@ -243,6 +257,7 @@ def plan_decoded(dec: Decoded, cfg: PlanConfig = PlanConfig(), ctx: BatchContext
     last_new = -1
     dups = 0
     kinds: list[str] = []
+    lcfg = cfg.labels
     for rec, x in dec.items:
         if isinstance(x, Rejection):
             rejected.append((rec, x))
@@ -251,34 +266,58 @@ def plan_decoded(dec: Decoded, cfg: PlanConfig = PlanConfig(), ctx: BatchContext
             continue
         cat = next(cats)
         if x.event_id in seen:  # the store skips (and counts) it: no need to plan its writes
-            guarded.append(Guarded(x.event_id, ()))
+            if merger is None:
+                guarded.append(Guarded(x.event_id, ()))
             kinds.append("d")
             dups += 1
             continue
-        writes = state_writes(x, cfg.state) + all_writes(x, cfg.features, cat) + event_writes(x, cfg.labels)
+        ts = x.ts.timestamp()
+        if merger is not None:
+            _emit_event(x, ts, cfg, cat, planner, merger)
+        else:
+            own = WriteList()
+            _emit_event(x, ts, cfg, cat, planner, own)
+            last_new = len(guarded)
+            guarded.append(Guarded(x.event_id, tuple(own.writes)))
         seen.add(x.event_id)
         new.append(x)
-        last_new = len(guarded)
         kinds.append("e")
         if rec.topic in ("", dec.topic):
-            ts = x.ts.timestamp()
             if ts > max_ts.get(rec.partition, -math.inf):
                 max_ts[rec.partition] = ts
-        if planner is not None:
-            writes += planner.writes(x)
-        guarded.append(Guarded(x.event_id, tuple(writes)))
-    wm = watermark(dict(ctx.label_wm), max_ts, cfg.labels)
+    wm = watermark(dict(ctx.label_wm), max_ts, lcfg)
     if max_ts:
         # the labels' watermark and buffer trims ride with the last new event (atomic with it)
-        g = guarded[last_new]
         extra = watermark_writes(max_ts)
         if wm is not None:
-            extra += trim_writes((e.user_id for e in new if isinstance(e, INTERACTIONS)), wm, cfg.labels)
-        guarded[last_new] = Guarded(g.dedupe_id, g.writes + tuple(extra))
+            extra += trim_writes((e.user_id for e in new if isinstance(e, INTERACTIONS)), wm, lcfg)
+        if merger is not None:
+            merger.extend(extra)  # no new event's writes come after the last one's
+        else:
+            g = guarded[last_new]
+            guarded[last_new] = Guarded(g.dedupe_id, g.writes + tuple(extra))
     due_: list[str] = []
     if wm is not None:
-        due_ = due(ctx.open_impressions, [e for e in new if isinstance(e, Impression)], wm, cfg.labels)
-    return BatchPlan(tuple(guarded), tuple(rejected), dec.watermark, tuple(new), tuple(due_), dups, "".join(kinds))
+        due_ = due(ctx.open_impressions, [e for e in new if isinstance(e, Impression)], wm, lcfg)
+    batch: tuple[Group, ...] | None = None
+    if merger is not None:
+        if dups:
+            merger.hincrby(keys.STATS, "duplicates", dups)
+        rest = tuple(guarded)  # the dead letters
+        batch = ((GuardedBatch(tuple(e.event_id for e in new), tuple(merger.result())), *rest)
+                 if new or len(merger) else rest)
+    return BatchPlan(tuple(guarded), tuple(rejected), dec.watermark, tuple(new), tuple(due_), dups, "".join(kinds),
+                     batch)
+
+
+def _emit_event(x: Event, ts: float, cfg: PlanConfig, cat: WriteContext, planner: VectorPlanner | None,
+                out: WriteSink) -> None:
+    """One new event's writes, in the order the plan has always had them."""
+    state_emit(x, ts, cfg.state, out)
+    emit_all(x, ts, cfg.features, cat, out)
+    event_emit(x, ts, cfg.labels, out)
+    if planner is not None:
+        planner.emit(x, ts, out)
 
 
 def plan_batch(records: Sequence[Record], now: datetime, topic: str, cfg: PlanConfig = PlanConfig(),

@@ -43,7 +43,7 @@ from streams import keys
 from streams.features.interactions import INTERACTIONS
 from streams.labels import LabelConfig, TrainingRow, closes_at, join, label_count_writes
 from streams.store import Guarded, Read
-from streams.writes import Write, delete, hmax, put, zmax, zrem, zrembelow
+from streams.writes import Write, WriteList, WriteSink, delete, hmax, zrem, zrembelow
 
 SEP = "\x1f"  # ids cannot contain control characters (schemas.events.Id)
 _CLASSES: dict[str, Any] = {"view": View, "click": Click, "save": Save, "share": Share, "rate": Rate,
@@ -90,14 +90,19 @@ def open_member(imp: Impression) -> str:
 
 def event_writes(event: Event, cfg: LabelFlowConfig) -> list[Write]:
     """Writes for one event (interaction -> buffer; impression -> open)."""
-    ts = event.ts.timestamp()
+    out = WriteList()
+    event_emit(event, event.ts.timestamp(), cfg, out)
+    return out.writes
+
+
+def event_emit(event: Event, ts: float, cfg: LabelFlowConfig, out: WriteSink) -> None:
+    """``event_writes`` into ``out`` (``ts`` = the event time in epoch s)."""
     if isinstance(event, INTERACTIONS):
-        return [zmax(keys.label_buffer(event.user_id), buffer_member(event), ts)]
-    if isinstance(event, Impression):
+        out.zmax(keys.label_buffer(event.user_id), buffer_member(event), ts)
+    elif isinstance(event, Impression):
         score = closes_at(event, cfg.rules).timestamp() + cfg.lateness_s
-        return [put(keys.label_impression(event.user_id, event.request_id), encode(event)),
-                zmax(keys.LABEL_OPEN, open_member(event), score)]
-    return []
+        out.put(keys.label_impression(event.user_id, event.request_id), encode(event))
+        out.zmax(keys.LABEL_OPEN, open_member(event), score)
 
 
 def trim_writes(users: Iterable[str], wm: float, cfg: LabelFlowConfig) -> list[Write]:

@@ -18,7 +18,7 @@ import orjson
 
 from schemas.events import Event, Impression, ItemMeta, Rate, UserMeta, View
 from streams import keys
-from streams.writes import Write, hincrby, hmax, hset, zlogadd, zmax, ztrim
+from streams.writes import Write, WriteList, WriteSink
 
 INTERACTION_WEIGHT: dict[str, float] = {
     "view": 0.5,
@@ -56,36 +56,35 @@ def decayed(score_log2: float, now_s: float, half_life_s: float) -> float:
 
 
 def state_writes(event: Event, cfg: StateConfig = StateConfig()) -> list[Write]:
-    ts = event.ts.timestamp()
-    return [hmax(keys.CLOCK, "max_event_ts", ts), *_writes(event, ts, cfg)]
+    out = WriteList()
+    state_emit(event, event.ts.timestamp(), cfg, out)
+    return out.writes
 
 
-def _writes(event: Event, ts: float, cfg: StateConfig) -> list[Write]:
+def state_emit(event: Event, ts: float, cfg: StateConfig, out: WriteSink) -> None:
+    """The event's core state writes into ``out`` (``ts`` = the event time in epoch s)."""
+    out.hmax(keys.CLOCK, "max_event_ts", ts)
     if isinstance(event, ItemMeta):
         created = event.created_at.timestamp() if event.created_at else ts
-        return [
-            hset(keys.item_meta(event.item_id), "categories", orjson.dumps(event.categories).decode()),
-            hset(keys.item_meta(event.item_id), "attrs", orjson.dumps(event.attributes).decode()),
-            hset(keys.item_meta(event.item_id), "created_ts", repr(created)),
-            zmax(keys.FRESH, event.item_id, created),
-            ztrim(keys.FRESH, cfg.fresh_keep),
-            hincrby(keys.STATS, "applied:item"),
-        ]
-    if isinstance(event, UserMeta):
-        return [
-            hset(keys.user_meta(event.user_id), "attrs", orjson.dumps(event.attributes).decode()),
-            hincrby(keys.STATS, "applied:user"),
-        ]
-    if isinstance(event, Impression):
-        return [hincrby(keys.STATS, "applied:impression")]
-    # interactions
-    out = [
-        hincrby(keys.item_counts(event.item_id), event.type),
-        zmax(keys.user_history(event.user_id), event.item_id, ts),
-        ztrim(keys.user_history(event.user_id), cfg.history_keep),
-        hincrby(keys.STATS, f"applied:{event.type}"),
-    ]
-    w = interaction_weight(event)
-    if w > 0:
-        out.append(zlogadd(keys.TRENDING, event.item_id, trending_log2(w, ts, cfg.trending_half_life_s)))
-    return out
+        meta = keys.item_meta(event.item_id)
+        out.hset(meta, "categories", orjson.dumps(event.categories).decode())
+        out.hset(meta, "attrs", orjson.dumps(event.attributes).decode())
+        out.hset(meta, "created_ts", repr(created))
+        out.zmax(keys.FRESH, event.item_id, created)
+        out.ztrim(keys.FRESH, cfg.fresh_keep)
+        out.hincrby(keys.STATS, "applied:item")
+    elif isinstance(event, UserMeta):
+        out.hset(keys.user_meta(event.user_id), "attrs", orjson.dumps(event.attributes).decode())
+        out.hincrby(keys.STATS, "applied:user")
+    elif isinstance(event, Impression):
+        out.hincrby(keys.STATS, "applied:impression")
+    else:  # interactions
+        item, t = event.item_id, event.type
+        history = keys.user_history(event.user_id)
+        out.hincrby(keys.item_counts(item), t)
+        out.zmax(history, item, ts)
+        out.ztrim(history, cfg.history_keep)
+        out.hincrby(keys.STATS, f"applied:{t}")
+        w = interaction_weight(event)
+        if w > 0:
+            out.zlogadd(keys.TRENDING, item, trending_log2(w, ts, cfg.trending_half_life_s))

@@ -85,7 +85,7 @@ class Planner:
         return build_context(dec, reads, results, meta), trips
 
     def plan_part(self, dec: Decoded, ctx: BatchContext) -> BatchPlan:
-        return plan_decoded(dec, self.cfg, ctx)
+        return plan_decoded(dec, self.cfg, ctx, self.merge)
 
     async def finish(self, store: Store, dec: Decoded, ctx: BatchContext, trips: int,
                      plan: BatchPlan | None = None) -> FullPlan:
@@ -93,7 +93,7 @@ class Planner:
         earlier apply: a caller overlapping applies waits for them before calling this with
         ``plan.due`` set."""
         if plan is None:
-            plan = plan_decoded(dec, self.cfg, ctx)
+            plan = plan_decoded(dec, self.cfg, ctx, self.merge)
         closes: list[Guarded] = []
         rows: list[TrainingRow] = []
         if plan.due:

@@ -18,8 +18,11 @@ event" comes from the accumulator read at batch start plus the batch's earlier
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import Mapping
+
+import numpy as np
 
 from schemas.events import Event
 from streams import keys
@@ -28,7 +31,7 @@ from streams.embeddings import (Vector, VectorMeta, contribution, log2_weight, l
 from streams.features.config import FeatureConfig
 from streams.features.interactions import INTERACTIONS
 from streams.store import Read
-from streams.writes import Write, vlogadd
+from streams.writes import Write, WriteList, WriteSink, vlogadd
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,40 +65,66 @@ def vector_reads(events: list[Event], meta: VectorMeta | None) -> list[Read]:
 
 @dataclass
 class VectorPlanner:
-    """Walks a batch's new events in order, keeping each user's accumulator current."""
+    """Walks a batch's new events in order, keeping each user's accumulator current.
+
+    A user's accumulator is only needed for a fold-in (an item without a trained vector), so
+    the payloads added to it are queued per user and folded, in order, when one is (the same
+    ``logadd_acc`` calls in the same order: the same bytes)."""
 
     meta: VectorMeta
     item_vectors: dict[str, Vector | None]
     user_accs: dict[str, bytes | None]
     features: FeatureConfig
     cfg: VectorConfig
-    _units: dict[str, Vector | None] = field(default_factory=dict)
+    _units: dict[str, bytes | None] = field(default_factory=dict)  # item -> float64 LE unit(v), or None
+    _pending: dict[str, list[bytes]] = field(default_factory=dict)  # user -> payloads not folded in yet
 
     def writes(self, event: Event) -> list[Write]:
+        out = WriteList()
+        self.emit(event, event.ts.timestamp(), out)
+        return out.writes
+
+    def emit(self, event: Event, ts: float, out: WriteSink) -> None:
+        """The event's vector writes into ``out`` (``ts`` = the event time in epoch s)."""
         if not isinstance(event, INTERACTIONS):
-            return []
+            return
         w = self.features.type_weights.get(event.type, 0.0)
         if w <= 0:
-            return []
+            return
         ver, u, i = self.meta.version, event.user_id, event.item_id
-        lw = log2_weight(w, event.ts.timestamp(), self.cfg.half_life_s, self.features.epoch_s)
+        lw = log2_weight(w, ts, self.cfg.half_life_s, self.features.epoch_s)
         iv = self.item_vectors.get(i)
         if iv is not None:
             v = self._unit(i, iv)
             if v is None:
-                return []
-            payload = contribution(lw, v)
-            self.user_accs[u] = logadd_acc(self.user_accs.get(u), payload)
-            return [vlogadd(keys.user_vector_acc(ver, u), keys.user_vector(ver, u), payload)]
-        xu = mean_of(self.user_accs.get(u))
+                return
+            payload = _F64.pack(lw) + v  # == contribution(lw, unit(iv))
+            self._pending.setdefault(u, []).append(payload)
+            out.add(vlogadd(keys.user_vector_acc(ver, u), keys.user_vector(ver, u), payload))
+            return
+        xu = mean_of(self.acc(u))
         if xu is None:
-            return []
+            return
         xu_unit = unit(xu)
         if xu_unit is None:
-            return []
-        return [vlogadd(keys.item_vector_acc(ver, i), keys.item_vector(ver, i), contribution(lw, xu_unit))]
+            return
+        out.add(vlogadd(keys.item_vector_acc(ver, i), keys.item_vector(ver, i), contribution(lw, xu_unit)))
 
-    def _unit(self, item: str, v: Vector) -> Vector | None:
+    def acc(self, user: str) -> bytes | None:
+        """The user's accumulator as of the events emitted so far."""
+        acc = self.user_accs.get(user)
+        pending = self._pending.pop(user, None)
+        if pending:
+            for payload in pending:
+                acc = logadd_acc(acc, payload)
+            self.user_accs[user] = acc
+        return acc
+
+    def _unit(self, item: str, v: Vector) -> bytes | None:
         if item not in self._units:
-            self._units[item] = unit(v)
+            u = unit(v)
+            self._units[item] = None if u is None else np.asarray(u, dtype="<f8").tobytes()
         return self._units[item]
+
+
+_F64 = struct.Struct("<d")

@@ -6,9 +6,9 @@ See docs/features.md for every feature, and ``registry`` for the entry points.
 
 from streams.features.categories import batch_contexts, context_reads, context_reads_for_batch
 from streams.features.config import FeatureConfig, Window, WriteContext
-from streams.features.registry import all_reads, all_writes, assemble, feature_names
+from streams.features.registry import all_reads, all_writes, assemble, emit_all, feature_names
 
 __all__ = [
     "FeatureConfig", "Window", "WriteContext", "all_reads", "all_writes", "assemble",
-    "batch_contexts", "context_reads", "context_reads_for_batch", "feature_names",
+    "batch_contexts", "context_reads", "context_reads_for_batch", "emit_all", "feature_names",
 ]

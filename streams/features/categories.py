@@ -23,7 +23,7 @@ from typing import Any, Iterable, Sequence
 
 from schemas.events import Event, Impression, ItemMeta
 from streams.features import keys
-from streams.features.config import WriteContext
+from streams.features.config import EMPTY_CONTEXT, WriteContext
 from streams.features.interactions import INTERACTIONS
 from streams.store import Read
 
@@ -41,7 +41,14 @@ def context_reads(event: Event) -> list[Read]:
 
 
 def context_reads_for_batch(events: Iterable[Event]) -> list[Read]:
-    return list(dict.fromkeys(r for e in events for r in context_reads(e)))
+    """``context_reads`` of every event, without repeats (one read per distinct item)."""
+    items: dict[str, None] = {}
+    for e in events:
+        if isinstance(e, INTERACTIONS):
+            items[e.item_id] = None
+        elif isinstance(e, Impression):
+            items.update(dict.fromkeys(e.item_ids))
+    return [Read("hgetall", keys.item_cats(i)) for i in items]
 
 
 def parse_categories(stored: dict[str, str] | None) -> tuple[str, ...]:
@@ -55,10 +62,19 @@ def batch_contexts(events: Sequence[Event], reads: Sequence[Read],
         if r.op == "hgetall":
             known[r.key] = parse_categories(res)
     out: list[WriteContext] = []
+    one: dict[str, WriteContext] = {}  # item -> context of an interaction with it (until its ItemMeta)
     for e in events:
+        if isinstance(e, INTERACTIONS):
+            ctx = one.get(e.item_id)
+            if ctx is None:
+                ctx = one[e.item_id] = WriteContext(MappingProxyType(
+                    {e.item_id: known.get(keys.item_cats(e.item_id), ())}))
+            out.append(ctx)
+            continue
         if isinstance(e, ItemMeta):
             known[keys.item_cats(e.item_id)] = tuple(dict.fromkeys(e.categories))
+            one.pop(e.item_id, None)
         items = touched_items(e)
         out.append(WriteContext(MappingProxyType(
-            {i: known.get(keys.item_cats(i), ()) for i in items})))
+            {i: known.get(keys.item_cats(i), ()) for i in items})) if items else EMPTY_CONTEXT)
     return out

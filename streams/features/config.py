@@ -82,10 +82,14 @@ class FeatureConfig:
     # housekeeping: TTLs bound the number of keys (window periods, user x item)
     emit_ttl: bool = True
     user_item_ttl_s: int = 90 * 86400
+    _epoch_s: float = field(init=False, repr=False, compare=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_epoch_s", self.epoch.timestamp())  # read by every decayed write
 
     @property
     def epoch_s(self) -> float:
-        return self.epoch.timestamp()
+        return self._epoch_s
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from schemas.events import Event
 from streams.features.config import FeatureConfig, WriteContext
 from streams.features.family import Column, Family, Raw, broadcast
 from streams.store import Read
-from streams.writes import Write
+from streams.writes import Write, WriteSink
 
 NAMES = ("hour_of_day_sin_by_context", "hour_of_day_cos_by_context",
          "day_of_week_sin_by_context", "day_of_week_cos_by_context")
@@ -22,6 +22,10 @@ NAMES = ("hour_of_day_sin_by_context", "hour_of_day_cos_by_context",
 
 def names(cfg: FeatureConfig) -> tuple[str, ...]:
     return NAMES
+
+
+def emit(event: Event, ts: float, cfg: FeatureConfig, ctx: WriteContext, out: WriteSink) -> None:
+    return None
 
 
 def writes(event: Event, cfg: FeatureConfig, ctx: WriteContext) -> list[Write]:
@@ -45,4 +49,4 @@ def values(raw: Raw, user_id: str, item_ids: Sequence[str], now: datetime,
     return {name: broadcast(v, len(item_ids)) for name, v in zip(NAMES, cyclical(now))}
 
 
-FAMILY = Family("context", names, writes, reads, values)
+FAMILY = Family("context", names, emit, reads, values)

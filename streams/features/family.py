@@ -13,12 +13,15 @@ import numpy.typing as npt
 from schemas.events import Event
 from streams.features.config import FeatureConfig, WriteContext
 from streams.store import Read
-from streams.writes import Write
+from streams.writes import Write, WriteList, WriteSink
 
 Raw = Mapping[Read, Any]
 """Results of a batch of reads, looked up by the ``Read`` that produced them."""
 
 Column = npt.NDArray[np.float64]
+
+Emit = Callable[[Event, float, FeatureConfig, WriteContext, WriteSink], None]
+"""(event, its time in epoch s, cfg, ctx, sink): put the event's writes into the sink."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,16 +29,28 @@ class Family:
     """One feature family.
 
     names(cfg)                                 feature names, in model order
-    writes(event, cfg, ctx)                    state changes for one validated event
+    emit(event, ts_s, cfg, ctx, sink)          state changes for one validated event, into a
+                                               ``WriteSink`` (``ts_s`` = ``event.ts`` in epoch s,
+                                               computed once per event by the caller)
     reads(user_id, item_ids, now, cfg)         what serving fetches for these candidates
     values(raw, user_id, item_ids, now, cfg)   name -> float64 column (len(item_ids),)
     """
 
     name: str
     names: Callable[[FeatureConfig], tuple[str, ...]]
-    writes: Callable[[Event, FeatureConfig, WriteContext], list[Write]]
+    emit: Emit
     reads: Callable[[str, Sequence[str], datetime, FeatureConfig], list[Read]]
     values: Callable[[Raw, str, Sequence[str], datetime, FeatureConfig], dict[str, Column]]
+
+    def writes(self, event: Event, cfg: FeatureConfig, ctx: WriteContext) -> list[Write]:
+        """The event's writes as a list (``emit`` into a ``WriteList``)."""
+        return collect(self.emit, event, cfg, ctx)
+
+
+def collect(emit: Emit, event: Event, cfg: FeatureConfig, ctx: WriteContext) -> list[Write]:
+    out = WriteList()
+    emit(event, event.ts.timestamp(), cfg, ctx, out)
+    return out.writes
 
 
 def broadcast(value: float, n: int) -> Column:

@@ -17,12 +17,11 @@ from schemas.events import Event, Impression, ItemMeta, Rate, View
 from streams.features import keys
 from streams.features.config import FeatureConfig, WriteContext, seconds
 from streams.features.decay import MAX_EXP, log2_weight, num
-from streams.features.family import Column, Family, Raw, ReadKey, by_key, floats, pow2
+from streams.features.family import Column, Family, Raw, ReadKey, by_key, collect, floats, pow2
 from streams.features.interactions import INTERACTIONS
-from streams.features.windows import (count_name, window_count_columns, window_reads_many,
-                                      window_writes)
+from streams.features.windows import count_name, window_count_columns, window_emit, window_reads_many
 from streams.store import Read
-from streams.writes import Write, hincrby, hincrbyfloat, hmin, hset, zlogadd
+from streams.writes import Write, WriteSink
 
 PRIOR_TYPES = ("click", "implement")
 # Sum of squared dwell in units of 1.024 s: every term d^2 / 2^20 is exact in
@@ -42,48 +41,52 @@ def names(cfg: FeatureConfig) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _category_writes(type_: str, cats: Sequence[str]) -> list[Write]:
-    return [hincrby(keys.CATEGORY_STATS, type_, 1)] + [
-        hincrby(keys.CATEGORY_STATS, f"{type_}:{c}", 1) for c in cats
-    ]
+def _category_emit(out: WriteSink, type_: str, cats: Sequence[str]) -> None:
+    out.hincrby(keys.CATEGORY_STATS, type_, 1)
+    for c in cats:
+        out.hincrby(keys.CATEGORY_STATS, f"{type_}:{c}", 1)
+
+
+def emit(event: Event, ts: float, cfg: FeatureConfig, ctx: WriteContext, out: WriteSink) -> None:
+    if isinstance(event, INTERACTIONS):
+        item, t = event.item_id, event.type
+        agg = keys.item_agg(item)
+        window_emit(out, keys.item_window, item, t, ts, cfg)
+        out.hincrby(agg, t, 1)
+        out.hmin(agg, "first_seen", ts)
+        weight = cfg.type_weights.get(t, 0.0)
+        if weight > 0:
+            decay, epoch_s = keys.item_decay(item), cfg.epoch_s
+            for hl, h in cfg.popularity_half_lives:
+                out.zlogadd(decay, f"pop:{hl}", log2_weight(weight, ts, h, epoch_s))
+        if t in PRIOR_TYPES:
+            _category_emit(out, t, ctx.categories(item))
+        if isinstance(event, View):
+            d = event.dwell_ms
+            out.hincrby(agg, "dwell_n", 1)
+            out.hincrby(agg, "dwell_sum_ms", d)
+            out.hincrbyfloat(agg, "dwell_sumsq_b2", (d / BINARY_S) ** 2)
+            out.hincrby(agg, f"dwell_b:{cfg.dwell_buckets.bucket(d)}", 1)
+            if d >= cfg.long_view_ms:
+                out.hincrby(agg, "dwell_long", 1)
+        elif isinstance(event, Rate):
+            out.hincrby(agg, "rating_sum", event.rating)
+            out.hincrby(agg, "rating_n", 1)
+    elif isinstance(event, Impression):
+        for item in dict.fromkeys(event.item_ids):
+            agg = keys.item_agg(item)
+            out.hincrby(agg, "impression", 1)
+            out.hmin(agg, "first_seen", ts)
+            _category_emit(out, "impression", ctx.categories(item))
+    elif isinstance(event, ItemMeta):
+        first = min(ts, seconds(event.created_at)) if event.created_at else ts
+        cats = list(dict.fromkeys(event.categories))
+        out.hset(keys.item_cats(event.item_id), "list", json.dumps(cats))
+        out.hmin(keys.item_agg(event.item_id), "first_seen", first)
 
 
 def writes(event: Event, cfg: FeatureConfig, ctx: WriteContext) -> list[Write]:
-    ts = seconds(event.ts)
-    if isinstance(event, ItemMeta):
-        first = min(ts, seconds(event.created_at)) if event.created_at else ts
-        cats = list(dict.fromkeys(event.categories))
-        return [hset(keys.item_cats(event.item_id), "list", json.dumps(cats)),
-                hmin(keys.item_agg(event.item_id), "first_seen", first)]
-    if isinstance(event, Impression):
-        out: list[Write] = []
-        for item in dict.fromkeys(event.item_ids):
-            agg = keys.item_agg(item)
-            out += [hincrby(agg, "impression", 1), hmin(agg, "first_seen", ts)]
-            out += _category_writes("impression", ctx.categories(item))
-        return out
-    if not isinstance(event, INTERACTIONS):
-        return []
-    item, t = event.item_id, event.type
-    agg = keys.item_agg(item)
-    out = window_writes(keys.item_window, item, t, ts, cfg)
-    out += [hincrby(agg, t, 1), hmin(agg, "first_seen", ts)]
-    weight = cfg.type_weights.get(t, 0.0)
-    if weight > 0:
-        out += [zlogadd(keys.item_decay(item), f"pop:{hl}", log2_weight(weight, ts, h, cfg.epoch_s))
-                for hl, h in cfg.popularity_half_lives]
-    if t in PRIOR_TYPES:
-        out += _category_writes(t, ctx.categories(item))
-    if isinstance(event, Rate):
-        out += [hincrby(agg, "rating_sum", event.rating), hincrby(agg, "rating_n", 1)]
-    if isinstance(event, View):
-        d = event.dwell_ms
-        out += [hincrby(agg, "dwell_n", 1), hincrby(agg, "dwell_sum_ms", d),
-                hincrbyfloat(agg, "dwell_sumsq_b2", (d / BINARY_S) ** 2),
-                hincrby(agg, f"dwell_b:{cfg.dwell_buckets.bucket(d)}", 1)]
-        if d >= cfg.long_view_ms:
-            out.append(hincrby(agg, "dwell_long", 1))
-    return out
+    return collect(emit, event, cfg, ctx)
 
 
 def reads(user_id: str, item_ids: Sequence[str], now: datetime, cfg: FeatureConfig) -> list[Read]:
@@ -250,4 +253,4 @@ def values(raw: Raw, user_id: str, item_ids: Sequence[str], now: datetime,
     return {name: cols[name] for name in names(cfg)}
 
 
-FAMILY = Family("item", names, writes, reads, values)
+FAMILY = Family("item", names, emit, reads, values)

@@ -1,6 +1,8 @@
 """All feature families in model order: the one entry point for the worker and serving.
 
-Worker:   ``all_writes(event, cfg, ctx)`` (ctx from ``categories.batch_contexts``).
+Worker:   ``emit_all(event, ts_s, cfg, ctx, sink)`` (ctx from ``categories.batch_contexts``;
+          the sink is the batch's ``streams.merge.Merger``), or ``all_writes(event, cfg, ctx)``
+          for one event's list.
 Serving:  ``reads = all_reads(user, items, now, cfg)``; ``results = await store.read(reads)``;
           ``names, X = assemble(results, user, items, now, cfg)``.
 The feature order is ``feature_names(cfg)``; it is the model's feature order.
@@ -19,7 +21,7 @@ from streams.features import context, item, user, user_category, user_item
 from streams.features.config import EMPTY_CONTEXT, FeatureConfig, WriteContext
 from streams.features.family import Family, RawResults, unique_reads
 from streams.store import Read
-from streams.writes import Write
+from streams.writes import Write, WriteList, WriteSink
 
 DEFAULT_CONFIG = FeatureConfig()
 FAMILIES: tuple[Family, ...] = (item.FAMILY, user.FAMILY, user_item.FAMILY,
@@ -33,9 +35,20 @@ def feature_names(cfg: FeatureConfig = DEFAULT_CONFIG) -> tuple[str, ...]:
     return names
 
 
+_EMITS = tuple(f.emit for f in FAMILIES)
+
+
+def emit_all(event: Event, ts_s: float, cfg: FeatureConfig, ctx: WriteContext, out: WriteSink) -> None:
+    """Every family's writes of one event, in family order, into ``out`` (``ts_s`` = event time)."""
+    for emit in _EMITS:
+        emit(event, ts_s, cfg, ctx, out)
+
+
 def all_writes(event: Event, cfg: FeatureConfig = DEFAULT_CONFIG,
                ctx: WriteContext = EMPTY_CONTEXT) -> list[Write]:
-    return [w for f in FAMILIES for w in f.writes(event, cfg, ctx)]
+    out = WriteList()
+    emit_all(event, event.ts.timestamp(), cfg, ctx, out)
+    return out.writes
 
 
 def all_reads(user_id: str, item_ids: Sequence[str], now: datetime,

@@ -15,11 +15,11 @@ from schemas.events import Event, Rate
 from streams.features import keys
 from streams.features.config import FeatureConfig, WriteContext, seconds
 from streams.features.decay import num, ratio
-from streams.features.family import Column, Family, Raw, broadcast
+from streams.features.family import Column, Family, Raw, broadcast, collect
 from streams.features.interactions import INTERACTIONS
-from streams.features.windows import count_name, window_counts, window_reads, window_writes
+from streams.features.windows import count_name, window_counts, window_emit, window_reads
 from streams.store import Read
-from streams.writes import Write, hincrby, zmax, ztrim
+from streams.writes import Write, WriteSink
 
 
 def names(cfg: FeatureConfig) -> tuple[str, ...]:
@@ -29,18 +29,24 @@ def names(cfg: FeatureConfig) -> tuple[str, ...]:
     return tuple(out)
 
 
-def writes(event: Event, cfg: FeatureConfig, ctx: WriteContext) -> list[Write]:
+def emit(event: Event, ts: float, cfg: FeatureConfig, ctx: WriteContext, out: WriteSink) -> None:
     if not isinstance(event, INTERACTIONS):
-        return []
-    user, t, ts = event.user_id, event.type, seconds(event.ts)
+        return
+    user, t = event.user_id, event.type
     agg = keys.user_agg(user)
-    out = window_writes(keys.user_window, user, t, ts, cfg)
-    out += [hincrby(agg, t, 1), hincrby(agg, "all", 1),
-            zmax(keys.user_recent(user), event.event_id, ts),
-            ztrim(keys.user_recent(user), cfg.recent_keep)]
+    window_emit(out, keys.user_window, user, t, ts, cfg)
+    out.hincrby(agg, t, 1)
+    out.hincrby(agg, "all", 1)
+    recent = keys.user_recent(user)
+    out.zmax(recent, event.event_id, ts)
+    out.ztrim(recent, cfg.recent_keep)
     if isinstance(event, Rate):
-        out += [hincrby(agg, "rating_sum", event.rating), hincrby(agg, "rating_n", 1)]
-    return out
+        out.hincrby(agg, "rating_sum", event.rating)
+        out.hincrby(agg, "rating_n", 1)
+
+
+def writes(event: Event, cfg: FeatureConfig, ctx: WriteContext) -> list[Write]:
+    return collect(emit, event, cfg, ctx)
 
 
 def reads(user_id: str, item_ids: Sequence[str], now: datetime, cfg: FeatureConfig) -> list[Read]:
@@ -86,4 +92,4 @@ def values(raw: Raw, user_id: str, item_ids: Sequence[str], now: datetime,
     return {name: out[name] for name in names(cfg)}
 
 
-FAMILY = Family("user", names, writes, reads, values)
+FAMILY = Family("user", names, emit, reads, values)

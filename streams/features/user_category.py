@@ -21,11 +21,11 @@ from schemas.events import Event
 from streams.features import keys
 from streams.features.config import FeatureConfig, WriteContext, seconds
 from streams.features.decay import decayed, log2_weight
-from streams.features.family import Column, Family, Raw, by_key
+from streams.features.family import Column, Family, Raw, by_key, collect
 from streams.features.interactions import INTERACTIONS
 from streams.features.item import categories_of
 from streams.store import Read
-from streams.writes import Write, zlogadd, ztrim
+from streams.writes import Write, WriteSink
 
 NAMES = ("category_affinity_by_user_item", "category_affinity_share_by_user_item",
          "category_top_match_by_user_item")
@@ -36,18 +36,23 @@ def names(cfg: FeatureConfig) -> tuple[str, ...]:
     return NAMES
 
 
-def writes(event: Event, cfg: FeatureConfig, ctx: WriteContext) -> list[Write]:
+def emit(event: Event, ts: float, cfg: FeatureConfig, ctx: WriteContext, out: WriteSink) -> None:
     if not isinstance(event, INTERACTIONS):
-        return []
+        return
     weight = cfg.type_weights.get(event.type, 0.0)
     cats = ctx.categories(event.item_id)
     if weight <= 0 or not cats:
-        return []
-    lw = log2_weight(weight, seconds(event.ts), cfg.affinity_half_life_s, cfg.epoch_s)
+        return
+    lw = log2_weight(weight, ts, cfg.affinity_half_life_s, cfg.epoch_s)
     key = keys.user_cataff(event.user_id)
-    out = [zlogadd(key, c, lw) for c in dict.fromkeys(cats)]
-    out += [ztrim(key, cfg.category_keep), zlogadd(keys.user_decay(event.user_id), TOTAL, lw)]
-    return out
+    for c in (dict.fromkeys(cats) if len(cats) > 1 else cats):
+        out.zlogadd(key, c, lw)
+    out.ztrim(key, cfg.category_keep)
+    out.zlogadd(keys.user_decay(event.user_id), TOTAL, lw)
+
+
+def writes(event: Event, cfg: FeatureConfig, ctx: WriteContext) -> list[Write]:
+    return collect(emit, event, cfg, ctx)
 
 
 def reads(user_id: str, item_ids: Sequence[str], now: datetime, cfg: FeatureConfig) -> list[Read]:
@@ -79,4 +84,4 @@ def values(raw: Raw, user_id: str, item_ids: Sequence[str], now: datetime,
             "category_top_match_by_user_item": both[:, 1].copy()}
 
 
-FAMILY = Family("user_category", names, writes, reads, values)
+FAMILY = Family("user_category", names, emit, reads, values)

@@ -19,10 +19,10 @@ import numpy as np
 from schemas.events import Event, Impression
 from streams.features import keys
 from streams.features.config import TYPE_CODE, TYPE_CODE_BASE, FeatureConfig, WriteContext, seconds
-from streams.features.family import Column, Family, Raw, by_key, floats
+from streams.features.family import Column, Family, Raw, by_key, collect, floats
 from streams.features.interactions import INTERACTIONS
 from streams.store import Read
-from streams.writes import Write, expire, hincrby, hmax
+from streams.writes import Write, WriteSink
 
 NAMES = ("seen_before_by_user_item", "times_seen_by_user_item", "interaction_count_by_user_item",
          "last_interaction_type_by_user_item", "last_interaction_age_s_by_user_item")
@@ -42,20 +42,24 @@ def unpack_last(packed: float) -> tuple[float, int]:
     return (p // TYPE_CODE_BASE) / 1000.0, p % TYPE_CODE_BASE
 
 
-def writes(event: Event, cfg: FeatureConfig, ctx: WriteContext) -> list[Write]:
-    out: list[Write] = []
-    if isinstance(event, Impression):
+def emit(event: Event, ts: float, cfg: FeatureConfig, ctx: WriteContext, out: WriteSink) -> None:
+    if isinstance(event, INTERACTIONS):
         key = keys.user_items(event.user_id)
-        out = [hincrby(key, f"s:{item}", 1) for item in dict.fromkeys(event.item_ids)]
-    elif isinstance(event, INTERACTIONS):
+        item = event.item_id
+        out.hincrby(key, f"n:{item}", 1)
+        out.hmax(key, f"l:{item}", pack_last(ts, event.type))
+    elif isinstance(event, Impression):
         key = keys.user_items(event.user_id)
-        out = [hincrby(key, f"n:{event.item_id}", 1),
-               hmax(key, f"l:{event.item_id}", pack_last(seconds(event.ts), event.type))]
+        for item in dict.fromkeys(event.item_ids):
+            out.hincrby(key, f"s:{item}", 1)
     else:
-        return out
+        return
     if cfg.emit_ttl:
-        out.append(expire(key, cfg.user_item_ttl_s))
-    return out
+        out.expire(key, cfg.user_item_ttl_s)
+
+
+def writes(event: Event, cfg: FeatureConfig, ctx: WriteContext) -> list[Write]:
+    return collect(emit, event, cfg, ctx)
 
 
 def _fields(item_ids: Sequence[str]) -> tuple[str, ...]:
@@ -86,4 +90,4 @@ def values(raw: Raw, user_id: str, item_ids: Sequence[str], now: datetime,
     return {name: cols[name] for name in NAMES}
 
 
-FAMILY = Family("user_item", names, writes, reads, values)
+FAMILY = Family("user_item", names, emit, reads, values)

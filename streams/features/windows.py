@@ -25,7 +25,7 @@ import numpy as np
 from streams.features.config import FeatureConfig, Window
 from streams.features.family import Column, ReadKey
 from streams.store import Read
-from streams.writes import Write, expire_new, hincrby
+from streams.writes import Write, WriteList, WriteSink
 
 KeyFn = Callable[[str, str, int], str]
 """(entity id, window name, period) -> key"""
@@ -43,17 +43,45 @@ def period_of_bucket(bucket: int, w: Window) -> int:
 
 def window_writes(key_fn: KeyFn, entity_id: str, type_: str, ts_s: float,
                   cfg: FeatureConfig) -> list[Write]:
-    out: list[Write] = []
-    for w in cfg.windows:
-        b = bucket_of(ts_s, w)
-        period = period_of_bucket(b, w)
-        key = key_fn(entity_id, w.name, period)
-        out.append(hincrby(key, f"{type_}:{b}", 1))
-        if cfg.emit_ttl:
-            # alive until the window can no longer overlap this period: a deadline fixed per period
-            # (set when a bucket field is created, not re-sent on every write)
-            out.append(expire_new(key, int((period + 2) * w.length_s - ts_s) + w.bucket_s))
-    return out
+    out = WriteList()
+    window_emit(out, key_fn, entity_id, type_, ts_s, cfg)
+    return out.writes
+
+
+Slot = tuple[str, int, str, int]
+"""(window name, period, field ``<type>:<bucket>``, TTL in s) of one event in one window."""
+
+_last_slots: list[tuple[float, str, tuple[Window, ...], tuple[Slot, ...]]] = [(math.nan, "", (), ())]
+
+
+def _slots(type_: str, ts_s: float, windows: tuple[Window, ...]) -> tuple[Slot, ...]:
+    """Where an event of this type and time counts in each window.  The item and the user
+    family ask for the same event one after the other, so the last answer is kept (one tuple,
+    replaced whole)."""
+    last = _last_slots[0]
+    if last[0] == ts_s and last[1] == type_ and last[2] is windows:
+        return last[3]
+    out: list[Slot] = []
+    for w in windows:
+        b = math.floor(ts_s / w.bucket_s)  # bucket_of
+        period = b // (w.length_s // w.bucket_s)  # period_of_bucket
+        # alive until the window can no longer overlap this period
+        out.append((w.name, period, f"{type_}:{b}", int((period + 2) * w.length_s - ts_s) + w.bucket_s))
+    slots = tuple(out)
+    _last_slots[0] = (ts_s, type_, windows, slots)
+    return slots
+
+
+def window_emit(out: WriteSink, key_fn: KeyFn, entity_id: str, type_: str, ts_s: float,
+                cfg: FeatureConfig) -> None:
+    """Per window: one count in the event's bucket of its period key, and (``emit_ttl``) the
+    key's TTL as ``expirenew``."""
+    if cfg.emit_ttl:
+        for name, period, field, seconds in _slots(type_, ts_s, cfg.windows):
+            out.hincrby_expire_new(key_fn(entity_id, name, period), field, 1, seconds)
+    else:
+        for name, period, field, _ in _slots(type_, ts_s, cfg.windows):
+            out.hincrby(key_fn(entity_id, name, period), field, 1)
 
 
 def _period_keys(key_fn: KeyFn, entity_id: str, now_s: float, w: Window) -> list[str]:
