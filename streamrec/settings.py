@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         description="longest wait to fill a batch, in milliseconds: the worker waits this long before every batch "
                     "(less only when worker_batch records arrive first), so it adds straight to freshness",
     )
+    worker_gc_young: int = Field(
+        10_000, ge=0, le=10_000_000,
+        description="allocations between collections of the worker's young generation; the objects alive once "
+                    "it starts are frozen out of collection (streamrec.heap.tune_gc); 0 = Python's defaults",
+    )
     worker_instance: str = Field(
         "worker-0", min_length=1, description="stable, unique per worker replica (e.g. the pod name)"
     )

@@ -115,6 +115,7 @@ def build_app(s: Settings) -> faust.App:
                 store, send_dead_letter, utcnow, s.topic_events, plan_config(s),
                 training_sink=send_training_row, max_events=s.worker_apply_events, overlap=s.worker_overlap,
             )
+            heap.tune_gc(s.worker_gc_young)  # once the app runs: what is alive now stays
         return state["p"]
 
     @app.agent(events, name="ingest")

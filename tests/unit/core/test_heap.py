@@ -34,3 +34,18 @@ def test_trim_returns_freed_heap_pages_to_the_os() -> None:
     assert before - after > 100, f"RSS {before:.0f} MB -> {after:.0f} MB after trim"
     assert released == "True"
 
+
+
+def test_tune_gc_freezes_what_is_alive_and_raises_the_young_threshold() -> None:
+    import gc
+
+    before = gc.get_threshold()
+    try:
+        heap.tune_gc(0)  # 0: nothing changes
+        assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+        heap.tune_gc(12_345)
+        assert gc.get_threshold() == (12_345, 20, 20)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
