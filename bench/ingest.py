@@ -114,14 +114,18 @@ def run_worker(s: Settings, env: dict[str, str], n: int) -> tuple[float, dict[st
 
 
 def apply_times(r: redis.Redis) -> dict[str, Any]:
-    """Mean and slowest Lua apply (EVALSHA) in Redis, from commandstats and the slow log."""
-    st = r.info("commandstats").get("cmdstat_evalsha", {})
+    """Mean and slowest Lua apply (EVALSHA; the context reads' script runs as EVALSHA_RO) in Redis,
+    from commandstats and the slow log; and the calls per second of each command inside them."""
+    stats = r.info("commandstats")
+    st = stats.get("cmdstat_evalsha", {})
     slow = sorted((e["duration"] for e in r.slowlog_get(100_000)
                    if (e["command"] or b"").split(b" ", 1)[0].lower() == b"evalsha"), reverse=True)
     return {"applies": int(st.get("calls", 0)),
             "apply_ms_mean": round(float(st.get("usec_per_call", 0.0)) / 1000, 2),
             "apply_ms_max": round(slow[0] / 1000, 1) if slow else None,
-            "applies_over_50ms": sum(1 for d in slow if d > 50_000)}
+            "applies_over_50ms": sum(1 for d in slow if d > 50_000),
+            "redis_calls": {k[len("cmdstat_"):]: int(v["calls"]) for k, v in stats.items()
+                            if int(v.get("calls", 0)) >= 100}}
 
 
 async def run_raw(s: Settings, n: int) -> float:

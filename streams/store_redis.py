@@ -248,7 +248,9 @@ class RedisStore:
             for start in range(0, len(gets), 1000):
                 pipe.mget([keys.namespaced(ns, reads[n].key) for n in gets[start:start + 1000]])
             if others:
-                pipe.execute_command("EVALSHA", self._read_script.sha, 0, ns, payload)
+                # read-only (EVALSHA_RO): runs on replicas too, and is told apart from the applies in
+                # INFO commandstats
+                pipe.execute_command("EVALSHA_RO", self._read_script.sha, 0, ns, payload)
             try:
                 replies = await pipe.execute()
                 break
