@@ -89,6 +89,7 @@ class FeatureFetcher:
         self.rows = ItemRows(len(self._item_names), item_ttl_s, max_cached)
         self.sets = CategorySets()
         self._parsed: dict[tuple[str | None, str | None], tuple[int, int]] = {}
+        self._pseudo: tuple[list[str], dict[tuple[str, str, tuple[()]], dict[str, str]]] | None = None
 
     def cached_count(self) -> int:
         return len(self.rows)
@@ -130,10 +131,15 @@ class FeatureFetcher:
         return got
 
     async def fetch(self, user_id: str, items: Sequence[str], now: datetime,
-                    bound: Bound[Live] | None = None) -> Features:
-        """``bound`` wraps the one round trip (e.g. the serving latency budget)."""
+                    bound: Bound[Live] | None = None, rows: np.ndarray | None = None,
+                    catalogue: Sequence[str] | None = None) -> Features:
+        """``bound`` wraps the one round trip (e.g. the serving latency budget); ``rows``: the items' rows in
+        ``catalogue`` (-1: not in it), when the caller has them (the item-row cache is then looked up by row)."""
         cfg, n, now_s, col = self.cfg, len(items), now.timestamp(), self._col
-        slots, miss_at = self.rows.lookup(items, now_s)
+        if rows is not None and catalogue is not None:
+            slots, miss_at = self.rows.lookup_rows(items, rows, catalogue, now_s)
+        else:
+            slots, miss_at = self.rows.lookup(items, now_s)
         misses = [items[j] for j in miss_at]
         hit = slots >= 0
         feature_set = np.full(n, -1, dtype=np.int64)
@@ -190,14 +196,23 @@ class FeatureFetcher:
         remap = np.zeros(len(present), dtype=np.int64)
         remap[distinct] = np.arange(len(distinct))
         where = remap[feature_set]
-        pseudo = [f"{_PSEUDO}{k}" for k in range(len(distinct))]
+        names, found = self._pseudo_items()
         view = RawResults((), ())
-        view.by_key = dict(raw.by_key)
-        view.by_key.update({("hgetall", fkeys.item_cats(p), ()): {"list": self.sets.json(int(c))}
-                            for p, c in zip(pseudo, distinct.tolist())})
-        got = user_category.values(view, user_id, pseudo, now, self.cfg)
+        view.by_key = {**found, **raw.by_key}  # the pseudo keys hold a control character: no clash
+        got = user_category.values(view, user_id, [names[c] for c in distinct.tolist()], now, self.cfg)
         for name, v in got.items():
             X[:, self._col[name]] = v[where] if len(where) else v[:0]
+
+
+    def _pseudo_items(self) -> tuple[list[str], dict[tuple[str, str, tuple[()]], dict[str, str]]]:
+        """One pseudo item per category set (its id as name) and its ``item:{i}:cats`` read result, kept
+        until a new set appears (sets are never removed or changed)."""
+        sets = self.sets
+        if self._pseudo is None or len(self._pseudo[0]) != len(sets.sets):
+            names = [f"{_PSEUDO}{k}" for k in range(len(sets.sets))]
+            self._pseudo = (names, {("hgetall", fkeys.item_cats(p), ()): {"list": sets.json(k)}
+                                    for k, p in enumerate(names)})
+        return self._pseudo
 
 
 class CategorySets:

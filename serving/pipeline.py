@@ -151,7 +151,8 @@ class Pipeline:
         t = self._stage(timings, "candidates", t0)
 
         now = self.feature_now(head.clock)
-        feats: Features = await self.fetcher.fetch(req.user_id, ids, now, self._redis)
+        feats: Features = await self.fetcher.fetch(req.user_id, ids, now, self._redis, at,
+                                                   None if vectors is None else vectors.ids)
         if req.categories_in is None and not req.categories_out:
             keep = list(range(len(ids)))
         else:
