@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime
 from typing import Awaitable, Callable, Sequence, TypeVar
 
@@ -48,11 +49,15 @@ _PSEUDO = "\x00"  # item ids never hold control characters: safe names for one i
 class Features:
     names: tuple[str, ...]
     matrix: np.ndarray  # float32 (n_items, n_features), NaN = missing
-    categories: list[tuple[str, ...]]
     age_s: np.ndarray  # age of the item-side features of each row (0 = read now)
     now: datetime
-    category_ids: np.ndarray | None = None  # (n_items,) id of each row's categories in ``category_sets``
-    category_sets: "CategorySets | None" = None
+    category_ids: np.ndarray  # (n_items,) id of each row's categories in ``category_sets``
+    category_sets: "CategorySets"
+
+    @cached_property
+    def categories(self) -> list[tuple[str, ...]]:
+        """Each row's categories (built when first asked for: filters, or MMR over multi-category items)."""
+        return self.category_sets.tuples(self.category_ids)
 
 
 def parse_categories(cats_text: str | None, meta_text: str | None) -> tuple[str, ...]:
@@ -169,7 +174,7 @@ class FeatureFetcher:
             text = dict(zip(need, live.cats))
             tags = [self.sets.cacheable(text[j]) for j in miss_at]
             self.rows.put(misses, block, now_s, tags)
-        return Features(self.names, X, self.sets.tuples(filter_set), age, now, filter_set, self.sets)
+        return Features(self.names, X, age, now, filter_set, self.sets)
 
     def _user_item(self, X: np.ndarray, user_id: str, items: Sequence[str], live: Live, now: datetime) -> None:
         """user x item columns by the family's own ``values``: on the candidates the user's hash knows,

@@ -88,6 +88,7 @@ class Pipeline:
     trending: TrendingCache
     impressions: ImpressionLogger
     metrics: Metrics
+    _trending_codes: tuple[list[str], ItemVectors, np.ndarray] | None = None
 
     async def _redis(self, coro: Awaitable[T]) -> T:
         """One Redis round trip within ``serving_budget_ms`` (the budget is per round trip)."""
@@ -183,8 +184,7 @@ class Pipeline:
         vec = None if (cold or vectors is None) else vectors.rows(kept_ids, kept_at)
         lam = req.lam if req.lam is not None else (
             s.serving_cold_start_lambda if cold else s.serving_mmr_lambda)
-        codes = None if feats.category_ids is None or feats.category_sets is None else \
-            feats.category_sets.single_codes(feats.category_ids if whole else feats.category_ids[keep])
+        codes = feats.category_sets.single_codes(feats.category_ids if whole else feats.category_ids[keep])
         sim = ItemSimilarity.build(vec, [feats.categories[j] for j in keep]) if codes is None else \
             ItemSimilarity.from_codes(vec, codes)
         picked = mmr(relevance, sim, req.k, lam)
@@ -231,7 +231,15 @@ class Pipeline:
         book = by_row.Codebook(vectors)
         history = book.codes(head.history)
         excluded = np.concatenate([history, book.codes(list(req.exclude))])
-        trending = by_row.Coded("trending", book.codes(head.trending), by_row.rank_scores(len(head.trending)))
+        memo = self._trending_codes  # the same trending list object (unchanged head) on the same index: same codes
+        if memo is not None and memo[0] is head.trending and memo[1] is vectors:
+            top = memo[2]
+        else:
+            top = book.codes(head.trending)
+            if (top < book.n).all():  # codes outside the catalogue are per request: those are not kept
+                top.flags.writeable = False
+                self._trending_codes = (head.trending, vectors, top)
+        trending = by_row.Coded("trending", top, by_row.rank_scores(len(head.trending)))
         fresh = by_row.Coded("fresh", book.codes(head.fresh), by_row.rank_scores(len(head.fresh), 0.25))
         popular = by_row.popular_coded(vectors, s.serving_quota_trending + len(exclude))
         query = None
