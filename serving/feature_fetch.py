@@ -90,6 +90,12 @@ class FeatureFetcher:
         self.item_ttl_s = item_ttl_s
         self._item_names = item_family.names(cfg)
         self._item_cols = np.array([self.names.index(n) for n in self._item_names])
+        first = int(self._item_cols[0]) if len(self._item_cols) else 0
+        contiguous = np.array_equal(self._item_cols, np.arange(first, first + len(self._item_cols)))
+        # the item family's columns as a slice when they are adjacent (they are: the registry lists it first),
+        # so the cached rows are copied in with a slice assignment instead of an np.ix_ scatter
+        self._item_span: slice | np.ndarray = slice(first, first + len(self._item_cols)) if contiguous \
+            else self._item_cols
         self._col = {name: k for k, name in enumerate(self.names)}
         self.rows = ItemRows(len(self._item_names), item_ttl_s, max_cached)
         self.sets = CategorySets()
@@ -166,15 +172,26 @@ class FeatureFetcher:
         self._user_category(X, raw, user_id, feature_set, now)
         age = np.zeros(n, dtype=np.float64)
         if hit.any():
-            X[np.ix_(hit, self._item_cols)] = self.rows.rows[slots[hit]]
-            age[hit] = now_s - self.rows.at[slots[hit]]
+            got = slots[hit]
+            at: slice | np.ndarray = slice(None) if len(got) == n else np.flatnonzero(hit)
+            self._put_item_block(X, at, self.rows.rows[got])
+            age[hit] = now_s - self.rows.at[got]
         if misses:
             block = self._item_block(raw, misses, now)
-            X[np.ix_(np.asarray(miss_at), self._item_cols)] = block
+            self._put_item_block(X, np.asarray(miss_at, dtype=np.int64), block)
             text = dict(zip(need, live.cats))
             tags = [self.sets.cacheable(text[j]) for j in miss_at]
             self.rows.put(misses, block, now_s, tags)
         return Features(self.names, X, age, now, filter_set, self.sets)
+
+    def _put_item_block(self, X: np.ndarray, rows: slice | np.ndarray, block: np.ndarray) -> None:
+        """``X[rows, item columns] = block``."""
+        if isinstance(self._item_span, slice):
+            X[rows, self._item_span] = block
+        elif isinstance(rows, slice):
+            X[:, self._item_span] = block
+        else:
+            X[np.ix_(rows, self._item_span)] = block
 
     def _user_item(self, X: np.ndarray, user_id: str, items: Sequence[str], live: Live, now: datetime) -> None:
         """user x item columns by the family's own ``values``: on the candidates the user's hash knows,
