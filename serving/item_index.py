@@ -51,6 +51,8 @@ NEIGHBOUR_CACHE = 200_000
 """Most items whose nearest neighbours are remembered (per index version)."""
 SEARCH_CACHE = 10_000
 """Most ANN results remembered (per index version) by :meth:`ItemVectors.search_seeded`."""
+SEARCH_CACHE_ROWS = 2_000_000
+"""Most result rows those hold in all (16 bytes each: ~32 MB); a long exclusion list asks for a longer answer."""
 NEIGHBOUR_MIN = 32
 """Neighbours computed per item at least (later requests for up to this many are free)."""
 
@@ -71,6 +73,7 @@ class ItemVectors:
     _neighbours: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
     popularity: np.ndarray | None = None  # (n,) long-window popularity per row, or None
     _searches: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    _searched_rows: list[int] = field(default_factory=lambda: [0], repr=False)  # rows held in ``_searches``
 
     @cached_property
     def popular(self) -> tuple[str, ...]:
@@ -223,9 +226,11 @@ class ItemVectors:
         got = (rows[0][keep].astype(np.int64), scores[0][keep].astype(np.float64))
         got[0].flags.writeable = False
         got[1].flags.writeable = False
-        if len(self._searches) >= SEARCH_CACHE:
+        if len(self._searches) >= SEARCH_CACHE or self._searched_rows[0] + len(got[0]) > SEARCH_CACHE_ROWS:
             self._searches.clear()
+            self._searched_rows[0] = 0
         self._searches[key] = got
+        self._searched_rows[0] += len(got[0])
         return got
 
     def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:

@@ -109,3 +109,20 @@ def test_remembered_ann_search_equals_the_search_and_is_per_index_version() -> N
     s = np.asarray([4], dtype=np.int64)
     got = rows.ann_coded(new, rows.user_vector(new, s), 2, s)
     assert new.ids[int(got.codes[1])] == "fresh-1" or new.ids[int(got.codes[0])] == "fresh-1"
+
+
+def test_remembered_ann_searches_are_bounded_by_answers_and_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    import serving.item_index as item_index
+
+    iv = _catalogue(np.random.default_rng(11))
+    monkeypatch.setattr(item_index, "SEARCH_CACHE_ROWS", 100)
+    for r in range(5):
+        iv.search_seeded([r], 40)  # 40 rows each: the third would pass 100, so the cache starts over
+    assert len(iv._searches) == 1 and iv._searched_rows[0] == 40
+    monkeypatch.setattr(item_index, "SEARCH_CACHE", 3)
+    monkeypatch.setattr(item_index, "SEARCH_CACHE_ROWS", 10_000)
+    for r in range(5, 12):
+        iv.search_seeded([r], 5)
+    assert 1 <= len(iv._searches) <= 3
+    got = iv.search_seeded([11], 5)
+    assert got[0].tolist() == rows.ann_coded(iv, rows.user_vector(iv, np.array([11])), 5).codes.tolist()
