@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime
 from typing import Awaitable, Callable, Sequence, TypeVar
 
@@ -48,11 +49,15 @@ _PSEUDO = "\x00"  # item ids never hold control characters: safe names for one i
 class Features:
     names: tuple[str, ...]
     matrix: np.ndarray  # float32 (n_items, n_features), NaN = missing
-    categories: list[tuple[str, ...]]
     age_s: np.ndarray  # age of the item-side features of each row (0 = read now)
     now: datetime
-    category_ids: np.ndarray | None = None  # (n_items,) id of each row's categories in ``category_sets``
-    category_sets: "CategorySets | None" = None
+    category_ids: np.ndarray  # (n_items,) id of each row's categories in ``category_sets``
+    category_sets: "CategorySets"
+
+    @cached_property
+    def categories(self) -> list[tuple[str, ...]]:
+        """Each row's categories (built when first asked for: filters, or MMR over multi-category items)."""
+        return self.category_sets.tuples(self.category_ids)
 
 
 def parse_categories(cats_text: str | None, meta_text: str | None) -> tuple[str, ...]:
@@ -85,10 +90,17 @@ class FeatureFetcher:
         self.item_ttl_s = item_ttl_s
         self._item_names = item_family.names(cfg)
         self._item_cols = np.array([self.names.index(n) for n in self._item_names])
+        first = int(self._item_cols[0]) if len(self._item_cols) else 0
+        contiguous = np.array_equal(self._item_cols, np.arange(first, first + len(self._item_cols)))
+        # the item family's columns as a slice when they are adjacent (they are: the registry lists it first),
+        # so the cached rows are copied in with a slice assignment instead of an np.ix_ scatter
+        self._item_span: slice | np.ndarray = slice(first, first + len(self._item_cols)) if contiguous \
+            else self._item_cols
         self._col = {name: k for k, name in enumerate(self.names)}
         self.rows = ItemRows(len(self._item_names), item_ttl_s, max_cached)
         self.sets = CategorySets()
         self._parsed: dict[tuple[str | None, str | None], tuple[int, int]] = {}
+        self._pseudo: tuple[list[str], dict[tuple[str, str, tuple[()]], dict[str, str]]] | None = None
 
     def cached_count(self) -> int:
         return len(self.rows)
@@ -130,10 +142,15 @@ class FeatureFetcher:
         return got
 
     async def fetch(self, user_id: str, items: Sequence[str], now: datetime,
-                    bound: Bound[Live] | None = None) -> Features:
-        """``bound`` wraps the one round trip (e.g. the serving latency budget)."""
+                    bound: Bound[Live] | None = None, rows: np.ndarray | None = None,
+                    catalogue: Sequence[str] | None = None) -> Features:
+        """``bound`` wraps the one round trip (e.g. the serving latency budget); ``rows``: the items' rows in
+        ``catalogue`` (-1: not in it), when the caller has them (the item-row cache is then looked up by row)."""
         cfg, n, now_s, col = self.cfg, len(items), now.timestamp(), self._col
-        slots, miss_at = self.rows.lookup(items, now_s)
+        if rows is not None and catalogue is not None:
+            slots, miss_at = self.rows.lookup_rows(items, rows, catalogue, now_s)
+        else:
+            slots, miss_at = self.rows.lookup(items, now_s)
         misses = [items[j] for j in miss_at]
         hit = slots >= 0
         feature_set = np.full(n, -1, dtype=np.int64)
@@ -155,15 +172,26 @@ class FeatureFetcher:
         self._user_category(X, raw, user_id, feature_set, now)
         age = np.zeros(n, dtype=np.float64)
         if hit.any():
-            X[np.ix_(hit, self._item_cols)] = self.rows.rows[slots[hit]]
-            age[hit] = now_s - self.rows.at[slots[hit]]
+            got = slots[hit]
+            at: slice | np.ndarray = slice(None) if len(got) == n else np.flatnonzero(hit)
+            self._put_item_block(X, at, self.rows.rows[got])
+            age[hit] = now_s - self.rows.at[got]
         if misses:
             block = self._item_block(raw, misses, now)
-            X[np.ix_(np.asarray(miss_at), self._item_cols)] = block
+            self._put_item_block(X, np.asarray(miss_at, dtype=np.int64), block)
             text = dict(zip(need, live.cats))
             tags = [self.sets.cacheable(text[j]) for j in miss_at]
             self.rows.put(misses, block, now_s, tags)
-        return Features(self.names, X, self.sets.tuples(filter_set), age, now, filter_set, self.sets)
+        return Features(self.names, X, age, now, filter_set, self.sets)
+
+    def _put_item_block(self, X: np.ndarray, rows: slice | np.ndarray, block: np.ndarray) -> None:
+        """``X[rows, item columns] = block``."""
+        if isinstance(self._item_span, slice):
+            X[rows, self._item_span] = block
+        elif isinstance(rows, slice):
+            X[:, self._item_span] = block
+        else:
+            X[np.ix_(rows, self._item_span)] = block
 
     def _user_item(self, X: np.ndarray, user_id: str, items: Sequence[str], live: Live, now: datetime) -> None:
         """user x item columns by the family's own ``values``: on the candidates the user's hash knows,
@@ -190,14 +218,23 @@ class FeatureFetcher:
         remap = np.zeros(len(present), dtype=np.int64)
         remap[distinct] = np.arange(len(distinct))
         where = remap[feature_set]
-        pseudo = [f"{_PSEUDO}{k}" for k in range(len(distinct))]
+        names, found = self._pseudo_items()
         view = RawResults((), ())
-        view.by_key = dict(raw.by_key)
-        view.by_key.update({("hgetall", fkeys.item_cats(p), ()): {"list": self.sets.json(int(c))}
-                            for p, c in zip(pseudo, distinct.tolist())})
-        got = user_category.values(view, user_id, pseudo, now, self.cfg)
+        view.by_key = {**found, **raw.by_key}  # the pseudo keys hold a control character: no clash
+        got = user_category.values(view, user_id, [names[c] for c in distinct.tolist()], now, self.cfg)
         for name, v in got.items():
             X[:, self._col[name]] = v[where] if len(where) else v[:0]
+
+
+    def _pseudo_items(self) -> tuple[list[str], dict[tuple[str, str, tuple[()]], dict[str, str]]]:
+        """One pseudo item per category set (its id as name) and its ``item:{i}:cats`` read result, kept
+        until a new set appears (sets are never removed or changed)."""
+        sets = self.sets
+        if self._pseudo is None or len(self._pseudo[0]) != len(sets.sets):
+            names = [f"{_PSEUDO}{k}" for k in range(len(sets.sets))]
+            self._pseudo = (names, {("hgetall", fkeys.item_cats(p), ()): {"list": sets.json(k)}
+                                    for k, p in enumerate(names)})
+        return self._pseudo
 
 
 class CategorySets:

@@ -28,6 +28,8 @@ class ItemRows:
         self.at = np.zeros(capacity, dtype=np.float64)
         self.tag = np.full(capacity, -1, dtype=np.int64)
         self._order: deque[tuple[float, str]] = deque()  # (computed at, item), oldest first
+        self.generation = 0  # changes whenever an item gets a slot or the cache is cleared
+        self._by_row: tuple[object, int, np.ndarray] | None = None  # (catalogue ids, generation, slot per row)
 
     def __len__(self) -> int:
         return len(self.slot)
@@ -36,6 +38,26 @@ class ItemRows:
         """(slot per item, -1 where missing, older than the TTL or computed at a later clock than ``now_s``
         -- a row from the "future" is not point-in-time for this request; positions of those misses)."""
         slots = np.fromiter(map(self.slot.get, items, repeat(-1)), dtype=np.int64, count=len(items))
+        return self._fresh(slots, now_s)
+
+    def lookup_rows(self, items: Sequence[str], rows: np.ndarray, catalogue: Sequence[str],
+                    now_s: float) -> tuple[np.ndarray, list[int]]:
+        """:meth:`lookup` for items given with their rows in ``catalogue`` (a sequence of ids, e.g. the ANN
+        index's; -1: not in it): one array gather instead of a dict lookup per item.  The slot of every
+        catalogue row is kept per (catalogue, :attr:`generation`), so it is rebuilt only when an item is
+        given a slot or the cache is cleared."""
+        by_row = self._by_row
+        if by_row is None or by_row[0] is not catalogue or by_row[1] != self.generation:
+            table = np.fromiter(map(self.slot.get, catalogue, repeat(-1)), dtype=np.int64, count=len(catalogue))
+            by_row = self._by_row = (catalogue, self.generation, table)
+        slots = by_row[2][np.where(rows >= 0, rows, 0)] if len(by_row[2]) else np.full(len(rows), -1, np.int64)
+        outside = np.flatnonzero(rows < 0)
+        if len(outside):
+            get = self.slot.get
+            slots[outside] = [get(items[j], -1) for j in outside.tolist()]
+        return self._fresh(slots, now_s)
+
+    def _fresh(self, slots: np.ndarray, now_s: float) -> tuple[np.ndarray, list[int]]:
         if self.ttl_s <= 0:
             slots[:] = -1
         else:
@@ -66,6 +88,8 @@ class ItemRows:
             self.rows, self.at, self.tag = rows, at, tag
         for i in new:
             self.slot[i] = len(self.slot)
+        if new:
+            self.generation += 1
         slots = np.fromiter((self.slot[i] for i in items), dtype=np.int64, count=len(items))
         self.rows[slots] = block
         self.at[slots] = now_s
@@ -75,6 +99,7 @@ class ItemRows:
 
     def clear(self) -> None:
         self.slot.clear()
+        self.generation += 1
         self._order.clear()
 
     def oldest(self, now_s: float, older_than_s: float, limit: int) -> list[str]:

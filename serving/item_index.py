@@ -49,6 +49,10 @@ POPULAR_MAX = 1000
 """Longest ``popular`` list kept (best first)."""
 NEIGHBOUR_CACHE = 200_000
 """Most items whose nearest neighbours are remembered (per index version)."""
+SEARCH_CACHE = 10_000
+"""Most ANN results remembered (per index version) by :meth:`ItemVectors.search_seeded`."""
+SEARCH_CACHE_ROWS = 2_000_000
+"""Most result rows those hold in all (16 bytes each: ~32 MB); a long exclusion list asks for a longer answer."""
 NEIGHBOUR_MIN = 32
 """Neighbours computed per item at least (later requests for up to this many are free)."""
 
@@ -68,15 +72,30 @@ class ItemVectors:
     index: ItemIndex  # ids are row numbers
     _neighbours: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
     popularity: np.ndarray | None = None  # (n,) long-window popularity per row, or None
+    _searches: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    _searched_rows: list[int] = field(default_factory=lambda: [0], repr=False)  # rows held in ``_searches``
 
     @cached_property
     def popular(self) -> tuple[str, ...]:
         """Item ids with popularity > 0, most popular first (ties: lower row), at most ``POPULAR_MAX``."""
+        return tuple(self.ids[r] for r in self.popular_rows.tolist())
+
+    @cached_property
+    def popular_rows(self) -> np.ndarray:
+        """The rows of :attr:`popular`, in its order (int64)."""
         if self.popularity is None or len(self.popularity) != len(self.ids):
-            return ()
+            return np.zeros(0, dtype=np.int64)
         pop = np.asarray(self.popularity, np.float64)
         order = np.lexsort((np.arange(pop.size), -pop))
-        return tuple(self.ids[r] for r in order[pop[order] > 0][:POPULAR_MAX].tolist())
+        out: np.ndarray = order[pop[order] > 0][:POPULAR_MAX].astype(np.int64)
+        return out
+
+    @cached_property
+    def id_rank(self) -> np.ndarray:
+        """Each row's position in the sorted order of the item ids (int64): ties broken by item id, in numpy."""
+        rank = np.empty(len(self.ids), dtype=np.int64)
+        rank[sorted(range(len(self.ids)), key=self.ids.__getitem__)] = np.arange(len(self.ids))
+        return rank
 
     @cached_property
     def _flat(self) -> bool:
@@ -192,6 +211,27 @@ class ItemVectors:
         top_s = np.take_along_axis(sims, top, axis=1)
         order = np.lexsort((top, -top_s), axis=1)  # best first, then lower row (FAISS's tie order)
         return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_s, order, axis=1)
+
+    def search_seeded(self, seeds: Sequence[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``search_rows`` of the mean of the ``seeds`` rows' vectors (one query; rows, scores 1-D, without the
+        -1 padding), remembered per (seeds, k): the answer depends on nothing else, and this object (one index
+        version) never changes, so a user whose recent history did not change gets it without a search."""
+        key = (k, *seeds)
+        hit = self._searches.get(key)
+        if hit is not None:
+            return hit
+        query = self.vectors[np.asarray(seeds, dtype=np.int64)].mean(axis=0, keepdims=True)
+        rows, scores = self.search_rows(query, k)
+        keep = rows[0] >= 0
+        got = (rows[0][keep].astype(np.int64), scores[0][keep].astype(np.float64))
+        got[0].flags.writeable = False
+        got[1].flags.writeable = False
+        if len(self._searches) >= SEARCH_CACHE or self._searched_rows[0] + len(got[0]) > SEARCH_CACHE_ROWS:
+            self._searches.clear()
+            self._searched_rows[0] = 0
+        self._searches[key] = got
+        self._searched_rows[0] += len(got[0])
+        return got
 
     def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
         rows, scores = self.search_rows(queries, k)

@@ -39,7 +39,7 @@ SEP = "\x1f"
 @dataclass(frozen=True, slots=True)
 class Head:
     history: list[str]  # newest first
-    trending: list[str]  # best first
+    trending: list[str]  # best first; read-only (a reader may hand out the same list while the head is unchanged)
     fresh: list[str]  # newest first
     clock: dict[str, str]
 
@@ -130,6 +130,7 @@ class LuaLiveReader:
         self._ns = reader.ns_arg
         self._head = reader.client.register_script(HEAD_LUA)
         self._live = reader.client.register_script(LIVE_LUA)
+        self._top: tuple[bytes, list[str]] = (b"", [])  # the last trending head: unchanged -> the same list
 
     async def head(self, user_id: str, trending: int, fresh: int) -> Head:
         args: list[str | int] = [self._ns, keys.user_history(user_id), keys.HISTORY_KEEP, keys.TRENDING, max(trending, 1),
@@ -139,7 +140,10 @@ class LuaLiveReader:
         except REDIS_DOWN as err:
             raise StoreUnavailable(f"Redis unavailable: {err}") from err
         c = clock.decode().split(SEP) if clock else []
-        return Head(_ids(hist), _ids(top)[:trending], _ids(new)[:fresh], dict(zip(c[0::2], c[1::2])))
+        last = self._top
+        if top != last[0] or len(last[1]) > trending:
+            last = self._top = (top, _ids(top)[:trending])
+        return Head(_ids(hist), last[1], _ids(new)[:fresh], dict(zip(c[0::2], c[1::2])))
 
     async def live(self, reads: Sequence[Read], items: Sequence[str], user_id: str,
                    cat_items: Sequence[str] | None = None) -> Live:

@@ -52,6 +52,14 @@ class Metrics:
                 child = self._source_children[name] = self.candidates.labels(source=name)
             child.inc(n)
 
+    def count_source_totals(self, counts: dict[str, int]) -> None:
+        """:meth:`count_sources` from the candidates per source."""
+        for name, n in counts.items():
+            child = self._source_children.get(name)
+            if child is None:
+                child = self._source_children[name] = self.candidates.labels(source=name)
+            child.inc(n)
+
     def observe(self, stage: str, seconds: float) -> None:
         self._stage_children[stage].observe(seconds)
 

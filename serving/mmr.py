@@ -70,6 +70,8 @@ def normalise_relevance(relevance: np.ndarray) -> np.ndarray:
 
 
 def _row_getter(similarity: Similarity, n: int) -> SimilarityRow:
+    if isinstance(similarity, ItemSimilarity) and similarity.sizes.shape == (n,):
+        return similarity  # its rows are float64 (n,) by construction
     if callable(similarity):
         fn = similarity
 

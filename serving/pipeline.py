@@ -23,11 +23,13 @@ from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 import numpy as np
 
+from serving import candidate_rows as by_row
 from serving import candidates as cands
 from serving.degrade import Breaker, TrendingCache
 from serving.feature_fetch import FeatureFetcher, Features
 from serving.impressions import ImpressionLogger, Pending
-from serving.item_index import IndexHolder
+from serving.item_index import IndexHolder, ItemVectors
+from serving.live_read import Head
 from serving.metrics import Metrics
 from serving.mmr import ItemSimilarity, mmr
 from serving.ranker import FeatureMismatch, top_contributions
@@ -86,6 +88,7 @@ class Pipeline:
     trending: TrendingCache
     impressions: ImpressionLogger
     metrics: Metrics
+    _trending_codes: tuple[list[str], ItemVectors, np.ndarray] | None = None
 
     async def _redis(self, coro: Awaitable[T]) -> T:
         """One Redis round trip within ``serving_budget_ms`` (the budget is per round trip)."""
@@ -130,34 +133,27 @@ class Pipeline:
         vectors = self.index.current
         exclude = set(req.exclude)
         exclude.update(history)
-        trending = cands.Ranked("trending", head.trending, cands.rank_scores(len(head.trending)))
-        fresh = cands.Ranked("fresh", head.fresh, cands.rank_scores(len(head.fresh), 0.25))
-        popular = cands.popular_ranked(vectors, s.serving_quota_trending + len(exclude))
-        query = None
         if cold:  # popular, then trending; fresh items only fill in when too few items trend
             quotas = {"popular": s.serving_quota_trending,
                       "trending": s.serving_quota_trending + s.serving_quota_ann + s.serving_quota_neighbours,
                       "fresh": max(0, 3 * req.k - len(head.trending))}
-            sources = [popular, trending, fresh]
         else:
             quotas = {"ann": s.serving_quota_ann, "popular": s.serving_quota_trending,
                       "neighbours": s.serving_quota_neighbours, "trending": s.serving_quota_trending,
                       "fresh": s.serving_quota_fresh}
-            seeds = s.serving_history_seeds
-            query = None if vectors is None else cands.user_vector(vectors, history, seeds)
-            sources = [cands.ann_ranked(vectors, history, seeds, s.serving_quota_ann + len(exclude), query),
-                       popular, cands.neighbour_ranked(vectors, history, seeds, s.serving_quota_neighbours),
-                       trending, fresh]
-        found = cands.merge_ranked(sources, quotas, s.serving_max_candidates, exclude)
-        at = None if vectors is None else vectors.positions(found.ids)  # catalogue rows, -1: not in the index
+        if vectors is None:
+            ids, source_of, at, query = self._by_id(req, head, quotas, exclude, cold)
+            self.metrics.count_sources(source_of)
+        else:  # the same candidates, on catalogue rows (serving.candidate_rows)
+            ids, source_of, at, query, counts = self._by_row(vectors, req, head, quotas, exclude, cold)
+            self.metrics.count_source_totals(counts)
         # one scale for every source, what the ranker is trained on (cold start: no query, 0)
-        unified = cands.query_scores(vectors, query, found.ids, at)
-        self.metrics.count_sources(found.sources)
+        unified = cands.query_scores(vectors, query, ids, at)
         t = self._stage(timings, "candidates", t0)
 
-        ids = found.ids
         now = self.feature_now(head.clock)
-        feats: Features = await self.fetcher.fetch(req.user_id, ids, now, self._redis)
+        feats: Features = await self.fetcher.fetch(req.user_id, ids, now, self._redis, at,
+                                                   None if vectors is None else vectors.ids)
         if req.categories_in is None and not req.categories_out:
             keep = list(range(len(ids)))
         else:
@@ -188,13 +184,12 @@ class Pipeline:
         vec = None if (cold or vectors is None) else vectors.rows(kept_ids, kept_at)
         lam = req.lam if req.lam is not None else (
             s.serving_cold_start_lambda if cold else s.serving_mmr_lambda)
-        codes = None if feats.category_ids is None or feats.category_sets is None else \
-            feats.category_sets.single_codes(feats.category_ids if whole else feats.category_ids[keep])
+        codes = feats.category_sets.single_codes(feats.category_ids if whole else feats.category_ids[keep])
         sim = ItemSimilarity.build(vec, [feats.categories[j] for j in keep]) if codes is None else \
             ItemSimilarity.from_codes(vec, codes)
         picked = mmr(relevance, sim, req.k, lam)
         rows = list(picked.indices)
-        items = [Item(kept_ids[j], float(relevance[j]), found.sources[keep[j]]) for j in rows]
+        items = [Item(kept_ids[j], float(relevance[j]), source_of[keep[j]]) for j in rows]
         if req.explain and rows:
             contrib = None if cold else ranker.contributions(X[rows])
             names = ranker.feature_names
@@ -213,6 +208,50 @@ class Pipeline:
         self.impressions.log(Pending(req.user_id, req.request_id, now, tuple(i.item_id for i in items),
                                      version, tuple(ranker.feature_names), X[rows] if rows else X[:0]))
         return Result(items, version, cold_start=cold, timings=timings)
+
+    def _by_id(self, req: RecRequest, head: Head, quotas: dict[str, int], exclude: set[str],
+               cold: bool) -> tuple[list[str], list[str], np.ndarray | None, np.ndarray | None]:
+        """Candidates without an ANN index (trending, fresh): (ids, source of each, None, None)."""
+        s = self.settings
+        trending = cands.Ranked("trending", head.trending, cands.rank_scores(len(head.trending)))
+        fresh = cands.Ranked("fresh", head.fresh, cands.rank_scores(len(head.fresh), 0.25))
+        popular = cands.popular_ranked(None, s.serving_quota_trending + len(exclude))
+        sources = [popular, trending, fresh] if cold else [
+            cands.ann_ranked(None, head.history, s.serving_history_seeds, 0), popular,
+            cands.neighbour_ranked(None, head.history, s.serving_history_seeds, 0), trending, fresh]
+        found = cands.merge_ranked(sources, quotas, s.serving_max_candidates, exclude)
+        return found.ids, found.sources, None, None
+
+    def _by_row(self, vectors: ItemVectors, req: RecRequest, head: Head, quotas: dict[str, int],
+                exclude: set[str], cold: bool
+                ) -> tuple[list[str], list[str], np.ndarray, np.ndarray | None, dict[str, int]]:
+        """Candidates over the ANN catalogue: (ids, source of each, catalogue rows, the ANN query or None,
+        candidates per source); what ``candidates.merge_ranked`` gives for the string sources."""
+        s = self.settings
+        book = by_row.Codebook(vectors)
+        history = book.codes(head.history)
+        excluded = np.concatenate([history, book.codes(list(req.exclude))])
+        memo = self._trending_codes  # the same trending list object (unchanged head) on the same index: same codes
+        if memo is not None and memo[0] is head.trending and memo[1] is vectors:
+            top = memo[2]
+        else:
+            top = book.codes(head.trending)
+            if (top < book.n).all():  # codes outside the catalogue are per request: those are not kept
+                top.flags.writeable = False
+                self._trending_codes = (head.trending, vectors, top)
+        trending = by_row.Coded("trending", top, by_row.rank_scores(len(head.trending)))
+        fresh = by_row.Coded("fresh", book.codes(head.fresh), by_row.rank_scores(len(head.fresh), 0.25))
+        popular = by_row.popular_coded(vectors, s.serving_quota_trending + len(exclude))
+        query = None
+        if cold:
+            sources = [popular, trending, fresh]
+        else:
+            seeds = by_row.seed_rows(history, book.n, s.serving_history_seeds)
+            query = by_row.user_vector(vectors, seeds)
+            sources = [by_row.ann_coded(vectors, query, s.serving_quota_ann + len(exclude), seeds), popular,
+                       by_row.neighbour_coded(vectors, seeds, s.serving_quota_neighbours), trending, fresh]
+        merged = by_row.merge_coded(sources, quotas, s.serving_max_candidates, excluded, book.size)
+        return book.ids(merged.codes), merged.sources, book.rows(merged.codes), query, merged.counts
 
     def _degraded(self, req: RecRequest, reason: str, t0: float) -> Result:
         self.metrics.fallbacks.labels(reason=reason).inc()

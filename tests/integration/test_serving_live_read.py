@@ -66,6 +66,13 @@ def test_lua_and_plain_reads_agree_and_features_equal_assemble(settings: Setting
             head = await lua.head("u", 3, 5)
             assert head.history == ["i2", "i0"] and head.trending == ["i0", "i1", "i2"]
             assert head.fresh == ["m0", "i3"] and head.clock == {"max_event_ts": "123.5"}
+            again = await lua.head("u", 3, 5)
+            assert again.trending is head.trending  # an unchanged trending head: the same list
+            assert (await lua.head("u", 2, 5)).trending == ["i0", "i1"] == (await plain.head("u", 2, 5)).trending
+            await client.zadd(keys.namespaced(settings.namespace, keys.TRENDING), {"i3": 99.0})
+            moved = await lua.head("u", 3, 5)
+            assert moved.trending == ["i3", "i0", "i1"] == (await plain.head("u", 3, 5)).trending
+            await client.zadd(keys.namespaced(settings.namespace, keys.TRENDING), {"i3": 7.0})  # as seeded
             assert (await lua.live([], ITEMS, "big")).ui == {"i1": (None, "1", (await plain.live([], ["i1"], "big")).ui["i1"][2])}
             store = RedisStore(client, settings.namespace)
             for who in ("u", "big"):
@@ -75,6 +82,13 @@ def test_lua_and_plain_reads_agree_and_features_equal_assemble(settings: Setting
                     for _ in range(2):
                         feats = await fetcher.fetch(who, ITEMS, NOW)
                         np.testing.assert_array_equal(feats.matrix, ref_x)
+                    # the item-row cache looked up by catalogue row (unknown and odd ids outside the catalogue)
+                    catalogue = ("zz", "i3", "i1", "m0", "i0", "i2")
+                    rows = np.array([catalogue.index(i) if i in catalogue else -1 for i in ITEMS], dtype=np.int64)
+                    for _ in range(2):
+                        by_row = await fetcher.fetch(who, ITEMS, NOW, rows=rows, catalogue=catalogue)
+                        np.testing.assert_array_equal(by_row.matrix, ref_x)
+                        assert by_row.categories == feats.categories
             assert feats.categories == [("c0", "x"), ("c1", "x"), ("c0", "x"), ("c1", "x"), ("c9",), (), ("c0",)]
         finally:
             await client.aclose()

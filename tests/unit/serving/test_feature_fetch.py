@@ -84,3 +84,20 @@ def test_categories_are_cached_with_the_item_row_and_unknown_ones_are_read_live(
     assert got.categories[0] == ("c7",)
     _, ref = assemble(asyncio.run(store.read(all_reads("u", items, after))), "u", items, after)
     np.testing.assert_array_equal(got.matrix, ref)
+
+
+def test_partly_cached_candidates_equal_assemble_by_id_and_by_catalogue_row() -> None:
+    store = _store()
+    items = ["i3", "i0", "unknown", "i1", "i2"]
+    _, ref = assemble(asyncio.run(store.read(all_reads("u", items, NOW))), "u", items, NOW)
+    catalogue = ("i2", "i1", "x", "i0", "i3")
+    rows = np.array([catalogue.index(i) if i in catalogue else -1 for i in items], dtype=np.int64)
+    for by_row in (False, True):
+        f = FeatureFetcher(store.read, item_ttl_s=60.0)
+        assert asyncio.run(f.warm(["i1", "i3"], NOW)) == 2  # two of the five hit the cache, three miss
+        got = asyncio.run(f.fetch("u", items, NOW, rows=rows, catalogue=catalogue) if by_row
+                          else f.fetch("u", items, NOW))
+        np.testing.assert_array_equal(got.matrix, ref)
+        assert f.cached_count() == 5
+        again = asyncio.run(f.fetch("u", items, NOW, rows=rows, catalogue=catalogue))  # every row cached now
+        np.testing.assert_array_equal(again.matrix, ref)

@@ -46,3 +46,23 @@ def test_rows_computed_at_a_later_clock_are_not_used_for_an_earlier_request() ->
     assert rows.lookup(["a"], 1030.0)[1] == []  # within the TTL
     assert rows.lookup(["a"], 1100.0)[1] == [0]  # older than the TTL
     assert rows.lookup(["a"], 500.0)[1] == [0]  # computed "in the future" of this request's clock
+
+
+def test_lookup_by_catalogue_row_equals_the_lookup_by_id() -> None:
+    rng = np.random.default_rng(5)
+    catalogue = tuple(f"i{j}" for j in range(60))
+    pos = {i: r for r, i in enumerate(catalogue)}
+    c = ItemRows(width=1, ttl_s=30.0, max_items=50, capacity=4)
+    now, hits = 1000.0, 0
+    for step in range(300):
+        now += float(rng.uniform(0, 3))
+        if rng.random() < 0.5:  # new and known items, inside and outside the catalogue; sometimes past max_items
+            put = [f"i{j}" if rng.random() < 0.8 else f"x{j}" for j in rng.integers(0, 70, int(rng.integers(1, 12)))]
+            c.put(put, np.zeros((len(put), 1), dtype=np.float32), now - float(rng.uniform(0, 40)))
+        items = [f"i{j}" if rng.random() < 0.8 else f"x{j}" for j in rng.integers(0, 70, int(rng.integers(0, 40)))]
+        rows = np.array([pos.get(i, -1) for i in items], dtype=np.int64)
+        by_id, miss_id = c.lookup(items, now)
+        by_row, miss_row = c.lookup_rows(items, rows, catalogue, now)
+        assert by_row.tolist() == by_id.tolist() and miss_row == miss_id, step
+        hits += int((by_id >= 0).sum())
+    assert c.generation > 0 and hits > 100  # the walk saw hits, misses and clears
