@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import redis as syncredis
 
+from bench.common import cleanup
 from bench.ingest import process_cpu_s, redis_cpu_s
 from bench.serve_data import apply_all, catalogue, events, publish_model
 from streamrec import runtime, services
@@ -148,6 +149,7 @@ def run_bench(clients: int = 2, duration: float = 20.0, n_items: int = 10_000, n
     red = services.start_redis(services.free_port(), root / "redis", aof=False)
     kafka = services.start_kafka(services.free_port(), root / "kafka")
     api: runtime.Child | None = None
+    ok = False
     try:
         ns = "bench"
         t0 = time.perf_counter()
@@ -193,11 +195,13 @@ def run_bench(clients: int = 2, duration: float = 20.0, n_items: int = 10_000, n
         metrics = httpx.get(url + "/metrics").text
         dropped = _metric(metrics, 'streamrec_impressions_total{outcome="dropped"}')
         sent = _metric(metrics, 'streamrec_impressions_total{outcome="sent"}')
+        ok = True
     finally:
         if api is not None:
             api.stop()
         kafka.stop()
         red.stop()
+        cleanup(root, ok)
     out = _figures(*runs[clients])
     out.update({
         "clients": clients, "duration_s": duration, "items": n_items, "client": "raw asyncio HTTP/1.1, keep-alive",

@@ -29,6 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from bench.common import cleanup
 from bench.serve import _prepare
 from bench.serve_data import catalogue, publish_model
 from streamrec import services
@@ -116,6 +117,7 @@ def run(users: int = 300, reps: int = 5, n_items: int = 10_000) -> dict[str, Any
     root = Path(tempfile.mkdtemp(prefix="streamrec-replay-"))
     red = services.start_redis(services.free_port(), root / "redis", aof=False)
     kafka = services.start_kafka(services.free_port(), root / "kafka")
+    ok = False
     try:
         asyncio.run(_prepare(red.port, "bench", n_items, 1000, 40_000))
         ids, _, vecs = catalogue(n_items, 50, 32)
@@ -128,9 +130,11 @@ def run(users: int = 300, reps: int = 5, n_items: int = 10_000) -> dict[str, Any
             "STREAMREC_SERVING_MAX_CANDIDATES": "300",
         }
         out = asyncio.run(_replay(env, users, reps))
+        ok = True
     finally:
         kafka.stop()
         red.stop()
+        cleanup(root, ok)
     out.update({"items": n_items, "candidates": 300, "k": 20, "load_average": round(os.getloadavg()[0], 2)})
     return out
 
