@@ -25,10 +25,12 @@ batch instead of after every write, so the batch's state equals the sequential
 one unless a member trimmed mid-batch would have been re-added with a lower
 score or a smaller log-weight (see docs/streams.md, "Capped sets").
 
-``merge_writes`` is the definition: it merges a finished list.  ``Merger`` gives the same
-list, write for write and bit for bit, while the rules emit into it (it is a
-``streams.writes.WriteSink``): the worker's plan feeds every event's writes straight in and
+``Merger`` is the one implementation: an accumulator the rules emit into (it is a
+``streams.writes.WriteSink``), so the worker's plan feeds every event's writes straight in and
 never builds the per-event ``Write`` tuples that merging would fold away again.
+``merge_writes`` merges a finished list through it (``Merger.add``); its tests check the merged
+state against applying every write in order (tests/unit/streams/test_merge.py), and
+tests/unit/streams/test_fused.py that the sink methods and ``add`` give the same writes.
 """
 
 from __future__ import annotations
@@ -48,65 +50,18 @@ def _log2add(a: float, b: float) -> float:
 
 
 def merge_writes(writes: Iterable[Write]) -> list[Write]:
-    out: list[Write] = []
-    runs: dict[tuple[str, str], int] = {}  # (key, field) -> index in ``out`` of its open run
-    floor: dict[str, int] = {}  # key -> index of its last barrier (runs before it are closed)
-    trims: dict[str, int] = {}  # key -> deferred trim size
-    special = _DEFERRED_OR_BARRIER
-
-    def barrier(key: str) -> None:
-        keep = trims.pop(key, None)
-        if keep is not None:
-            out.append(Write("ztrim", key, "", keep))
-        floor[key] = len(out)
-
-    for w in writes:
-        op, key, a, b = w
-        if op in special:
-            if op == "ztrim":
-                keep = trims.get(key)
-                if keep is None or int(b) < keep:
-                    trims[key] = int(b)
-                continue
-            barrier(key)
-            if op == "vlogadd":
-                barrier(a)  # it also overwrites the mean key
-            out.append(w)
-            continue
-        rk = (key, a)
-        j = runs.get(rk)
-        if j is not None:
-            old = out[j]
-            if old[0] == op and (not floor or j > floor.get(key, -1)):
-                v = old[3]
-                if op == "hincrby" or op == "hincrbyfloat":
-                    out[j] = _new(Write, (op, key, a, v + b))  # type: ignore[operator]
-                elif op == "hset" or op == "set" or op == "expire" or op == "expirenew":
-                    out[j] = w
-                elif op == "hmax" or op == "zmax":
-                    if float(b) > float(v):
-                        out[j] = w
-                elif op == "hmin":
-                    if float(b) < float(v):
-                        out[j] = w
-                elif op == "zlogadd":
-                    out[j] = _new(Write, (op, key, a, _log2add(float(v), float(b))))
-                elif op != "hsetnx":  # hsetnx: the first value stays
-                    raise ValueError(f"write op {op!r} cannot be merged")
-                continue
-        runs[rk] = len(out)
-        out.append(w)
-    for key, keep in trims.items():
-        out.append(Write("ztrim", key, "", keep))
-    return out
+    """The merged list of a finished list of writes (the rules above), through one ``Merger``."""
+    m = Merger()
+    m.extend(writes)
+    return m.result()
 
 
 _as_write = partial(_new, Write)
 
 
 class Merger:
-    """``merge_writes`` as an accumulator: feed writes through the ``WriteSink`` methods (or
-    ``add``) in order; ``result()`` is ``merge_writes`` of those writes.  Open runs are kept per
+    """The merge as an accumulator: feed writes through the ``WriteSink`` methods (or ``add``)
+    in order; ``result()`` is the merged list.  Open runs are kept per
     key (key -> field -> position), so a barrier closes its key's runs by dropping them, and
     the output lives in four parallel lists until ``result`` builds the ``Write`` tuples."""
 
