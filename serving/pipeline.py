@@ -142,7 +142,7 @@ class Pipeline:
                       "neighbours": s.serving_quota_neighbours, "trending": s.serving_quota_trending,
                       "fresh": s.serving_quota_fresh}
         if vectors is None:
-            ids, source_of, at, query = self._by_id(req, head, quotas, exclude, cold)
+            ids, source_of, at, query = self._by_id(head, quotas, exclude)
             self.metrics.count_sources(source_of)
         else:  # the same candidates, on catalogue rows (serving.candidate_rows)
             ids, source_of, at, query, counts = self._by_row(vectors, req, head, quotas, exclude, cold)
@@ -209,17 +209,13 @@ class Pipeline:
                                      version, tuple(ranker.feature_names), X[rows] if rows else X[:0]))
         return Result(items, version, cold_start=cold, timings=timings)
 
-    def _by_id(self, req: RecRequest, head: Head, quotas: dict[str, int], exclude: set[str],
-               cold: bool) -> tuple[list[str], list[str], np.ndarray | None, np.ndarray | None]:
-        """Candidates without an ANN index (trending, fresh): (ids, source of each, None, None)."""
-        s = self.settings
+    def _by_id(self, head: Head, quotas: dict[str, int], exclude: set[str]
+               ) -> tuple[list[str], list[str], np.ndarray | None, np.ndarray | None]:
+        """Candidates without an ANN index: only trending and fresh items exist (the popular, ANN and
+        neighbour sources come with the index): (ids, source of each, None, None)."""
         trending = cands.Ranked("trending", head.trending, cands.rank_scores(len(head.trending)))
         fresh = cands.Ranked("fresh", head.fresh, cands.rank_scores(len(head.fresh), 0.25))
-        popular = cands.popular_ranked(None, s.serving_quota_trending + len(exclude))
-        sources = [popular, trending, fresh] if cold else [
-            cands.ann_ranked(None, head.history, s.serving_history_seeds, 0), popular,
-            cands.neighbour_ranked(None, head.history, s.serving_history_seeds, 0), trending, fresh]
-        found = cands.merge_ranked(sources, quotas, s.serving_max_candidates, exclude)
+        found = cands.merge_ranked([trending, fresh], quotas, self.settings.serving_max_candidates, exclude)
         return found.ids, found.sources, None, None
 
     def _by_row(self, vectors: ItemVectors, req: RecRequest, head: Head, quotas: dict[str, int],
