@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from typing import Annotated, Literal
 
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -81,6 +81,9 @@ class Settings(BaseSettings):
         600.0, ge=0, description="an impression closes once the max event time seen passes its window + this"
     )
     label_buffer_s: float = Field(7200.0, gt=0, description="how long a user's interactions are kept for late joins")
+    label_buffer_max_s: float = Field(
+        86400.0, gt=0, description="how long a lagging impressions topic may hold interactions back (>= the buffer)"
+    )
     label_close_max: int = Field(2000, ge=1, le=100_000, description="impressions closed per batch at most")
     vector_half_life_s: float = Field(7 * 86400.0, gt=0, description="decay of incremental user/item vectors")
     replay_batch: int = Field(2000, ge=1, le=100_000, description="records per batch during `streamrec replay`")
@@ -163,6 +166,14 @@ class Settings(BaseSettings):
         if isinstance(v, str):
             return [k.strip() for k in v.split(",") if k.strip()]
         return v
+
+    @model_validator(mode="after")
+    def _label_buffers(self) -> "Settings":
+        if self.label_buffer_s <= self.label_window_s + self.label_lateness_s:
+            raise ValueError("STREAMREC_LABEL_BUFFER_S must exceed STREAMREC_LABEL_WINDOW_S + STREAMREC_LABEL_LATENESS_S")
+        if self.label_buffer_max_s < self.label_buffer_s:
+            raise ValueError("STREAMREC_LABEL_BUFFER_MAX_S must be at least STREAMREC_LABEL_BUFFER_S")
+        return self
 
     @property
     def registry_dir(self) -> Path:

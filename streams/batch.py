@@ -38,7 +38,8 @@ from streams.features.config import FeatureConfig, WriteContext
 from streams.features.family import RawResults, unique_reads
 from streams.features.interactions import INTERACTIONS
 from streams.features.registry import emit_all
-from streams.label_flow import LabelFlowConfig, due, event_emit, trim_writes, watermark, watermark_reads, watermark_writes
+from streams.label_flow import (LabelFlowConfig, due, event_emit, impression_watermark, oldest_open_ts, trim_bound,
+                                trim_writes, watermark, watermark_reads, watermark_writes)
 from streams.online_state import StateConfig, state_emit
 from streams.merge import Merger, merge_writes
 from streams.store import Group, Guarded, GuardedBatch, Read
@@ -254,6 +255,7 @@ def plan_decoded(dec: Decoded, cfg: PlanConfig = PlanConfig(), ctx: BatchContext
     new: list[Event] = []
     seen: set[str] = set(ctx.applied)
     max_ts: dict[int, float] = {}  # events-topic partition -> max event time of new events
+    imp_max: dict[int, float] = {}  # impressions-topic partition -> max event time of new impressions
     last_new = -1
     dups = 0
     kinds: list[str] = []
@@ -285,12 +287,18 @@ def plan_decoded(dec: Decoded, cfg: PlanConfig = PlanConfig(), ctx: BatchContext
         if rec.topic in ("", dec.topic):
             if ts > max_ts.get(rec.partition, -math.inf):
                 max_ts[rec.partition] = ts
-    wm = watermark(dict(ctx.label_wm), max_ts, lcfg)
-    if max_ts:
-        # the labels' watermark and buffer trims ride with the last new event (atomic with it)
-        extra = watermark_writes(max_ts)
-        if wm is not None:
-            extra += trim_writes((e.user_id for e in new if isinstance(e, INTERACTIONS)), wm, lcfg)
+        elif isinstance(x, Impression) and ts > imp_max.get(rec.partition, -math.inf):
+            imp_max[rec.partition] = ts
+    stored_wm = dict(ctx.label_wm)
+    wm = watermark(stored_wm, max_ts, lcfg)
+    if max_ts or imp_max:
+        # the labels' watermarks and buffer trims ride with the last new event (atomic with it)
+        extra = watermark_writes(max_ts, imp_max)
+        users = [e.user_id for e in new if isinstance(e, INTERACTIONS)]
+        if wm is not None and users:
+            oldest = oldest_open_ts(ctx.open_impressions,
+                                    (e.ts.timestamp() for e in new if isinstance(e, Impression)), lcfg)
+            extra += trim_writes(users, trim_bound(wm, impression_watermark(stored_wm, imp_max, lcfg), oldest, lcfg))
         if merger is not None:
             merger.extend(extra)  # no new event's writes come after the last one's
         else:

@@ -15,10 +15,10 @@ all keys of one user (or one item) land on the same Redis Cluster slot.
 | ``stats``                   | hash   | applied:<type>, duplicates, dead_letters | none           |
 | ``dedupe:{event_id}``       | string | "1" (atomic with the writes it guards)   | dedupe_ttl_s   |
 | ``watermark``               | hash   | partition -> highest applied offset + 1  | none           |
-| ``lbl:wm``                  | hash   | ``max_ts`` -> max event time seen (labels' watermark) | none |
+| ``lbl:wm``                  | hash   | ``p<n>``/``i<n>`` -> max event time seen per events/impressions partition | none |
 | ``lbl:open``                | zset   | ``user\x1frequest_id`` -> closes_at + lateness (epoch s) | none |
 | ``lbl:imp:{u}:{req}``       | string | the impression event (JSON), until its window closes | none |
-| ``lbl:ix:{u}``              | zset   | JSON [event_id, type, item, dwell_ms or rating] -> ts; last ``label_buffer_s`` | none |
+| ``lbl:ix:{u}``              | zset   | JSON [event_id, type, item, dwell_ms or rating] -> ts; kept from label_flow.trim_bound on | none |
 | ``vacc:{ver}:user:{u}``     | string | float64 LE [s, D, S_1..S_d] log-scaled decayed vector sum | none |
 | ``vec:{ver}:user:{u}``      | string | float32 LE user vector (S/D)             | none           |
 | ``vacc:{ver}:item:{i}``     | string | as above, for an item without a trained vector (fold-in) | none |

@@ -4,9 +4,9 @@ State (all written atomically with the batch, so it survives SIGKILL):
 
 * every interaction is buffered per user in ``lbl:ix:{u}`` (zset, member = JSON
   [event_id, type, item, dwell_ms or rating], score = ts); each batch trims the
-  buffers it touches to ``ts >= W - buffer_s`` (W the watermark below; buffer_s
-  must exceed the longest window + lateness, so nothing an open impression can
-  still use is trimmed).  Being trimmed by processing-time watermarks, the
+  buffers it touches below ``trim_bound``: nothing an open or not yet consumed
+  impression can still use is trimmed, whichever topic runs ahead, within
+  ``buffer_max_s`` of event time.  Being trimmed by processing-time watermarks, the
   buffers are excluded from the state digest, like dedupe marks;
 * an impression stores its event in ``lbl:imp:{u}:{req}`` and enters
   ``lbl:open`` with score ``closes_at + lateness``;
@@ -30,6 +30,7 @@ was processed before or after its impression (they come from different topics).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
@@ -56,11 +57,14 @@ class LabelFlowConfig:
     lateness_s: float = 600.0
     buffer_s: float = 7200.0
     close_max: int = 2000
-    partitions: int = 1  # events-topic partitions that make up the watermark
+    partitions: int = 1  # partitions of the events (and of the impressions) topic
+    buffer_max_s: float = 86400.0  # the longest a lagging impressions topic holds interactions back
 
     def __post_init__(self) -> None:
         if self.buffer_s <= self.rules.max_window.total_seconds() + self.lateness_s:
             raise ValueError("label buffer_s must exceed the longest attribution window + lateness")
+        if self.buffer_max_s < self.buffer_s:
+            raise ValueError("label buffer_max_s must be at least buffer_s")
 
 
 def buffer_member(e: InteractionEvent) -> str:
@@ -105,8 +109,30 @@ def event_emit(event: Event, ts: float, cfg: LabelFlowConfig, out: WriteSink) ->
         out.zmax(keys.LABEL_OPEN, open_member(event), score)
 
 
-def trim_writes(users: Iterable[str], wm: float, cfg: LabelFlowConfig) -> list[Write]:
-    return [zrembelow(keys.label_buffer(u), wm - cfg.buffer_s) for u in sorted(set(users))]
+def trim_writes(users: Iterable[str], bound: float) -> list[Write]:
+    """Drop the buffered interactions older than ``bound`` (``trim_bound``) of these users."""
+    return [zrembelow(keys.label_buffer(u), bound) for u in sorted(set(users))]
+
+
+def trim_bound(wm: float, imp_wm: float, oldest_open: float | None, cfg: LabelFlowConfig) -> float:
+    """The event time below which no impression can still use an interaction, capped.
+
+    An interaction at ``t`` is used only by impressions at or before ``t``.  Those not consumed
+    yet are at or after ``imp_wm`` (each impressions partition is in event-time order), those
+    consumed and still open at or after ``oldest_open`` (the oldest open impression's time, or
+    of the batch's own new impressions).  So everything below the minimum of the two may go, but
+    never more than ``buffer_s`` behind the events watermark and never less than ``buffer_max_s``
+    behind it: a lagging (or idle) impressions topic holds the buffers back up to that cap."""
+    bound = min(wm - cfg.buffer_s, imp_wm, math.inf if oldest_open is None else oldest_open)
+    return max(bound, wm - cfg.buffer_max_s)
+
+
+def oldest_open_ts(open_: Sequence[tuple[str, float]], new_impressions: Iterable[float],
+                   cfg: LabelFlowConfig) -> float | None:
+    """The event time of the oldest impression still open before this batch or new in it."""
+    out = [s - cfg.rules.max_window.total_seconds() - cfg.lateness_s for _, s in open_[:1]]
+    out += list(new_impressions)
+    return min(out) if out else None
 
 
 def watermark_reads(cfg: LabelFlowConfig) -> list[Read]:
@@ -121,15 +147,24 @@ def open_reads(upper: float, cfg: LabelFlowConfig) -> list[Read]:
     return [Read("zrangebelow", keys.LABEL_OPEN, (upper, cfg.close_max))]
 
 
-def watermark_writes(max_by_partition: dict[int, float]) -> list[Write]:
-    return [hmax(keys.LABEL_WM, f"p{p}", ts) for p, ts in sorted(max_by_partition.items())]
+def watermark_writes(max_by_partition: dict[int, float], imp_max: dict[int, float] | None = None) -> list[Write]:
+    """``p<n>``: max event time seen in events partition n; ``i<n>``: in impressions partition n."""
+    return ([hmax(keys.LABEL_WM, f"p{p}", ts) for p, ts in sorted(max_by_partition.items())]
+            + [hmax(keys.LABEL_WM, f"i{p}", ts) for p, ts in sorted((imp_max or {}).items())])
 
 
-def watermark(stored: dict[str, str] | None, batch: dict[int, float], cfg: LabelFlowConfig) -> float | None:
+def impression_watermark(stored: dict[str, str] | None, batch: dict[int, float], cfg: LabelFlowConfig) -> float:
+    """``watermark`` of the impressions topic; -inf until each of its partitions has been seen."""
+    w = watermark(stored, batch, cfg, "i")
+    return -math.inf if w is None else w
+
+
+def watermark(stored: dict[str, str] | None, batch: dict[int, float], cfg: LabelFlowConfig,
+              field: str = "p") -> float | None:
     """min over partitions of the max event time seen; None until all have been seen."""
     out: float | None = None
     for p in range(cfg.partitions):
-        vals = [float(v) for v in ((stored or {}).get(f"p{p}"), batch.get(p)) if v is not None]
+        vals = [float(v) for v in ((stored or {}).get(f"{field}{p}"), batch.get(p)) if v is not None]
         if not vals:
             return None
         m = max(vals)

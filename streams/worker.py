@@ -47,7 +47,7 @@ def plan_config(s: Settings) -> PlanConfig:
         state=StateConfig(trending_half_life_s=s.trending_half_life_s),
         features=FeatureConfig(),
         labels=LabelFlowConfig(LabelConfig(window_s=s.label_window_s), s.label_lateness_s,
-                               s.label_buffer_s, s.label_close_max, s.topic_partitions),
+                               s.label_buffer_s, s.label_close_max, s.topic_partitions, s.label_buffer_max_s),
         vectors=VectorConfig(half_life_s=s.vector_half_life_s),
     )
 
