@@ -229,6 +229,13 @@ def _published_of(stats: dict[bytes, bytes]) -> int:
     return sum(int(v) for k, v in stats.items() if k.startswith(b"applied:") and k != b"applied:impression")
 
 
+def worker_times(r: redis.Redis, s: Settings) -> dict[str, float]:
+    """The worker's cumulative seconds busy / awaiting reads, applies, acks / idle (its metrics)."""
+    m = r.hgetall(keys.namespaced(s.namespace, keys.worker_metrics(s.worker_instance)))
+    names = ("busy_s", "wait_read_s", "wait_apply_s", "wait_emit_s", "idle_s")
+    return {n: float(m.get(n.encode(), 0.0)) for n in names}
+
+
 def growth(samples: list[Sample], attr: str, minutes: float) -> float:
     """RSS growth from minute 1 to the end, as a fraction of the minute-1 value."""
     first = [getattr(x, attr) for x in samples if 60.0 <= x.t_s < 90.0] or [getattr(samples[0], attr)]
@@ -256,9 +263,9 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
                     sample(r, ps.namespace, run, worker, api, sample_s, until),
                 )
 
-            cpu0, wall0 = _cpu(worker, api, root, r), time.monotonic()
+            cpu0, wall0, m0 = _cpu(worker, api, root, r), time.monotonic(), worker_times(r, ps)
             asyncio.run(main())
-            cpu1, wall = _cpu(worker, api, root, r), time.monotonic() - wall0
+            cpu1, wall, m1 = _cpu(worker, api, root, r), time.monotonic() - wall0, worker_times(r, ps)
             cores = {k: round((cpu1[k] - cpu0[k]) / wall, 3) for k in cpu0}
             fallbacks = fallback_reasons(f"http://127.0.0.1:{port}/metrics")
             aof_rewrites = int(r.info("persistence").get("aof_rewrites", 0))
@@ -287,6 +294,8 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
         "degraded_answers": run.degraded,
         "fallbacks_by_reason": fallbacks,
         "cpu_cores_during_load": cores,
+        # fraction of the load's wall time the worker spent in each (from its metrics, 10 s apart)
+        "worker_time_shares": {k: round((m1[k] - m0.get(k, 0.0)) / wall, 3) for k in m1},
         "redis_aof_rewrites": aof_rewrites,
         "lag_events_at_end": lag_at_end,
         "drain_s": round(drain_s, 1),

@@ -10,6 +10,7 @@ single atomic ``apply``.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Sequence
@@ -51,6 +52,7 @@ class Planner:
     topic: str = ""
     cache: MetaCache = field(default_factory=MetaCache)
     merge: bool = True  # one merged GuardedBatch for the batch's events (False: one group per event)
+    read_s: float = 0.0  # wall time awaiting the store's reads (a metric)
 
     async def plan(self, store: Store, records: Sequence[Record], now: datetime) -> FullPlan:
         return await self.plan_decoded(store, decode_records(records, now, self.topic))
@@ -66,23 +68,30 @@ class Planner:
         when they cannot be replayed on these reads (then read after that apply instead)."""
         meta = self.cache.meta
         reads = context_reads(dec, self.cfg, meta)
-        results = await _read(store, reads, prev)
+        results = await self._read(store, reads, prev)
         trips = 1
         seen_meta = meta_of(reads, results)
         if seen_meta != meta:  # a new item-factor model was published: fetch its vectors
             self.cache.meta = meta = seen_meta
             extra = vector_reads(dec.events, meta) if self.cfg.vectors.enabled else []
             if extra:
-                results += await _read(store, extra, prev)
+                results += await self._read(store, extra, prev)
                 reads = reads + extra
                 trips += 1
         upper = open_bound(dec, reads, results, self.cfg)
         if upper is not None:  # impressions may be due: fetch the open ones below the bound
             extra = open_reads(upper, self.cfg.labels)
-            results += await _read(store, extra, prev)
+            results += await self._read(store, extra, prev)
             reads = reads + extra
             trips += 1
         return build_context(dec, reads, results, meta), trips
+
+    async def _read(self, store: Store, reads: Sequence[Read], prev: Sequence[Group] | None) -> list[Any]:
+        t0 = time.perf_counter()
+        try:
+            return await _read(store, reads, prev)
+        finally:
+            self.read_s += time.perf_counter() - t0
 
     def plan_part(self, dec: Decoded, ctx: BatchContext) -> BatchPlan:
         return plan_decoded(dec, self.cfg, ctx, self.merge)
@@ -98,7 +107,7 @@ class Planner:
         rows: list[TrainingRow] = []
         if plan.due:
             creads = close_reads(plan.due)
-            cres = await store.read(creads)
+            cres = await self._read(store, creads, None)
             trips += 1
             closes, rows = close(plan.due, creads, cres, plan.events, self.cfg.labels)
         groups: tuple[Group, ...] = plan.merged() if self.merge else plan.guarded

@@ -62,6 +62,11 @@ class Counters:
     round_trips: int = 0
     conflicts: int = 0
     busy_s: float = 0.0
+    # wall time awaiting each dependency (the rest of busy_s is the worker's own CPU)
+    wait_read_s: float = 0.0  # store reads (batch context, label closes)
+    wait_apply_s: float = 0.0  # the atomic applies: sending them and awaiting their answers
+    wait_emit_s: float = 0.0  # dead letters + training rows acknowledged by the broker
+    idle_s: float = 0.0  # awaiting the next consumed batch (set by the worker's loop)
 
 
 @dataclass
@@ -169,21 +174,29 @@ class BatchProcessor:
             sends.append((self.dead_letter_sink, dead_letter(rej, src, now), None))
         for row in plan.rows:
             sends.append((self.training_sink, row_json(row), row.group_id.encode()))
+        if not sends:
+            return
+        t0 = time.perf_counter()
         for start in range(0, len(sends), SEND_AT_ONCE):
             await asyncio.gather(*(sink(v, k) for sink, v, k in sends[start:start + SEND_AT_ONCE]))
+        self.counters.wait_emit_s += time.perf_counter() - t0
 
     async def _begin(self, dec: Decoded, plan: FullPlan, now: datetime) -> _InFlight:
         await self._emit(plan, now)
         begin = self.store.apply_begin
+        t0 = time.perf_counter()
         handle = await self._retry(lambda: begin(plan.guarded, plan.watermark), len(dec.items))
+        self.counters.wait_apply_s += time.perf_counter() - t0
         return _InFlight(dec, plan, handle)
 
     async def _settle(self, fl: _InFlight, now: datetime) -> bool:
         """Wait for an in-flight apply; False if it conflicted (then its part has been planned
         and applied again, so any plan made on top of it is stale)."""
         n = len(fl.dec.items)
+        t0 = time.perf_counter()
         try:
             res = await fl.handle.result()
+            self.counters.wait_apply_s += time.perf_counter() - t0
         except (StoreUnavailable, asyncio.TimeoutError) as err:
             # unknown whether it ran: send it again (its dedupe marks make a repeat a conflict)
             self.counters.store_retries += 1
@@ -207,7 +220,9 @@ class BatchProcessor:
         while True:
             p = plan if plan is not None else await self._plan(dec)
             await self._emit(p, now)
+            t0 = time.perf_counter()
             res = await self._retry(lambda: self.store.apply(p.guarded, p.watermark), n)
+            self.counters.wait_apply_s += time.perf_counter() - t0
             if not res.conflict:
                 break
             self._conflict(n)

@@ -14,6 +14,7 @@ application gives effectively-once state.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timezone
 
 import faust
@@ -57,7 +58,11 @@ def metrics_writes(p: BatchProcessor, worker: str) -> Guarded:
     c, d = p.counters, p.dwell.get()
     fields = {"records": c.records, "applied": c.applied, "duplicates": c.duplicates,
               "dead_letters": c.dead_letters, "training_rows": c.training_rows, "batches": c.batches,
-              "dwell_n": d.n, "dwell_mean_ms": d.mean_ms, "dwell_std_ms": d.std_ms}
+              "dwell_n": d.n, "dwell_mean_ms": d.mean_ms, "dwell_std_ms": d.std_ms,
+              # seconds: processing batches, and within that awaiting reads / applies / the broker's
+              # acks of emitted rows; idle = awaiting the next batch from the consumer
+              "busy_s": c.busy_s, "wait_read_s": p.planner.read_s if p.planner else 0.0,
+              "wait_apply_s": c.wait_apply_s, "wait_emit_s": c.wait_emit_s, "idle_s": c.idle_s}
     fields.update({f"dwell_p{int(q * 100)}_ms": v for q, v in d.quantiles})
     key = keys.worker_metrics(worker)
     return Guarded(None, tuple(hset(key, k, repr(v) if isinstance(v, float) else str(v)) for k, v in fields.items()))
@@ -121,10 +126,13 @@ def build_app(s: Settings) -> faust.App:
     @app.agent(events, name="ingest")
     async def ingest(stream: faust.StreamT[bytes]) -> None:
         proc = await processor()
+        t_idle = time.perf_counter()
         async for batch in stream.take_events(s.worker_batch, within=s.worker_batch_ms / 1000):
+            proc.counters.idle_s += time.perf_counter() - t_idle
             records = [Record(e.message.partition, e.message.offset, e.value or b"",
                               "" if e.message.topic == s.topic_events else e.message.topic) for e in batch]
             await proc.process(records)
+            t_idle = time.perf_counter()
 
     @app.timer(interval=10.0)
     async def report() -> None:
@@ -133,9 +141,10 @@ def build_app(s: Settings) -> faust.App:
             c, d = p.counters, p.dwell.get()
             log.info(
                 "processed records=%d applied=%d duplicates=%d dead_letters=%d batches=%d training_rows=%d "
-                "dwell n=%d mean=%.0fms quantiles=%s",
+                "dwell n=%d mean=%.0fms quantiles=%s busy=%.1fs read=%.1fs apply=%.1fs emit=%.1fs idle=%.1fs",
                 c.records, c.applied, c.duplicates, c.dead_letters, c.batches, c.training_rows,
                 d.n, d.mean_ms, {q: round(v) for q, v in d.quantiles if v == v},
+                c.busy_s, p.planner.read_s if p.planner else 0.0, c.wait_apply_s, c.wait_emit_s, c.idle_s,
             )
             try:
                 await p.store.apply([metrics_writes(p, s.worker_instance)])
