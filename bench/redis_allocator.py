@@ -94,7 +94,7 @@ async def run(n: int) -> dict[str, Any]:
                     before = cpu_s(sync[k])
                     await procs[k].process(chunk)
                     spent[k] += cpu_s(sync[k]) - before
-            digests = {k: await p.store.digest() for k, p in procs.items()}  # type: ignore[attr-defined]
+            digests = {k: await p.store.digest() for k, p in procs.items()}
             for c in clients.values():
                 await c.aclose()
             mapped = {k: "libmimalloc" in Path(f"/proc/{v.proc.pid}/maps").read_text() for k, v in servers.items()}

@@ -120,9 +120,10 @@ def trim_bound(wm: float, imp_wm: float, oldest_open: float | None, cfg: LabelFl
     An interaction at ``t`` is used only by impressions at or before ``t``.  Those not consumed
     yet are at or after ``imp_wm`` (each impressions partition is in event-time order), those
     consumed and still open at or after ``oldest_open`` (the oldest open impression's time, or
-    of the batch's own new impressions).  So everything below the minimum of the two may go, but
-    never more than ``buffer_s`` behind the events watermark and never less than ``buffer_max_s``
-    behind it: a lagging (or idle) impressions topic holds the buffers back up to that cap."""
+    of the batch's own new impressions).  So everything below the minimum of the two may go, yet
+    nothing within ``buffer_s`` of the events watermark ever goes, and everything more than
+    ``buffer_max_s`` behind it always does: a lagging (or idle) impressions topic holds the
+    buffers back up to that cap."""
     bound = min(wm - cfg.buffer_s, imp_wm, math.inf if oldest_open is None else oldest_open)
     return max(bound, wm - cfg.buffer_max_s)
 
