@@ -62,8 +62,8 @@ class Counters:
     round_trips: int = 0
     conflicts: int = 0
     busy_s: float = 0.0
-    # wall time awaiting each dependency (the rest of busy_s is the worker's own CPU)
-    wait_read_s: float = 0.0  # store reads (batch context, label closes)
+    # wall time awaiting each dependency (the rest of busy_s is the worker's own CPU; the store
+    # reads are timed where they are made, streams.pipeline.Planner.read_s)
     wait_apply_s: float = 0.0  # the atomic applies: sending them and awaiting their answers
     wait_emit_s: float = 0.0  # dead letters + training rows acknowledged by the broker
     idle_s: float = 0.0  # awaiting the next consumed batch (set by the worker's loop)
