@@ -26,7 +26,7 @@ from streamrec.batch_records import send_batches
 from schemas.events import Click, Event, ItemMeta, Rate, View
 from streams import keys
 from streamrec import runtime, services
-from streamrec.kafka import start_producer
+from streamrec.kafka import ensure_topics, start_producer
 from streamrec.settings import Settings
 
 HOSTILE_EVERY_S = 10.0
@@ -244,9 +244,18 @@ def growth(samples: list[Sample], attr: str, minutes: float) -> float:
 
 
 def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: float,
-             png: Path | None, users: int = 2000, items: int = 5000) -> dict[str, object]:
+             png: Path | None, users: int = 2000, items: int = 5000, retention_s: int = 60) -> dict[str, object]:
+    """``retention_s`` (0: the broker's default) bounds what the private broker keeps: the embedded one
+    rewrites its whole state file every ~1.5 s, so its CPU grows with everything stored, and over a
+    soak that growth takes the CPU the worker and Redis need (docs/streams.md, "The soak's broker")."""
     with private_infra(s) as (ps, env):
         root = Path(env["STREAMREC_STATE_DIR"]).parent
+        if retention_s:
+            topic = {"STREAMREC_TOPIC_RETENTION_MS": str(retention_s * 1000),
+                     "STREAMREC_TOPIC_SEGMENT_MS": str(max(1, retention_s // 6) * 1000)}
+            env.update(topic)
+            ps = ps.model_copy(update={k[len("STREAMREC_"):].lower(): int(v) for k, v in topic.items()})
+        asyncio.run(ensure_topics(ps))  # before the worker, which would otherwise create them without configs
         worker = runtime.worker(env, root / "worker.log").start()
         port = services.free_port()
         api = runtime.api(env, port, root / "api.log").start()
@@ -297,6 +306,7 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
         # fraction of the load's wall time the worker spent in each (from its metrics, 10 s apart)
         "worker_time_shares": {k: round((m1[k] - m0.get(k, 0.0)) / wall, 3) for k in m1},
         "redis_aof_rewrites": aof_rewrites,
+        "topic_retention_s": retention_s or None,
         "lag_events_at_end": lag_at_end,
         "drain_s": round(drain_s, 1),
         "p99_ms": float(np.percentile(run.latencies, 99)) if run.latencies else None,

@@ -25,6 +25,17 @@ def positive_float(v: str) -> float:
     return x
 
 
+def retention_seconds(v: str) -> int:
+    """0 (the broker's default) or at least 60 s (STREAMREC_TOPIC_RETENTION_MS's lower bound)."""
+    try:
+        n = int(v)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a whole number of seconds, got {v!r}") from err
+    if n != 0 and n < 60:
+        raise argparse.ArgumentTypeError(f"expected 0 (the broker's default) or at least 60 seconds, got {n}")
+    return n
+
+
 def fraction(v: str) -> float:
     try:
         x = float(v)

@@ -12,7 +12,7 @@ from typing import Callable
 
 from pydantic import ValidationError
 
-from streamrec.argtypes import positive_float, positive_int
+from streamrec.argtypes import positive_float, positive_int, retention_seconds
 from streamrec.errors import UserError, explain_settings_error
 
 
@@ -160,7 +160,8 @@ def _bench_soak(args: argparse.Namespace) -> int:
 
     rate = args.rate or 2000.0
     png = Path(args.png) if args.png else (Path(args.json).with_suffix(".png") if args.json else Path("soak.png"))
-    result = run_soak(_settings(), args.minutes, rate, args.rps, sample_s=5.0, png=png)
+    result = run_soak(_settings(), args.minutes, rate, args.rps, sample_s=5.0, png=png,
+                      retention_s=args.retention_s)
     text = json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2, sort_keys=True)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
@@ -263,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--minutes", type=positive_float, default=5.0, help="soak: how long to run")
     bn.add_argument("--rps", type=positive_float, default=100.0, help="soak: /recommend requests per second")
     bn.add_argument("--png", metavar="PATH", help="soak: where to write the plot (default beside --json)")
+    bn.add_argument("--retention-s", type=retention_seconds, default=60,
+                    help="soak: retention of its topics on its private broker (0 = the broker's default: the "
+                         "embedded broker's CPU then grows with all it has stored)")
     bn.add_argument("--events", type=positive_int, default=200_000, help="ingest: events to push through")
     bn.add_argument("--record-batch", type=positive_int, default=None,
                     help="ingest: events per Kafka record (1 = one record per event; default STREAMREC_PUBLISH_BATCH)")

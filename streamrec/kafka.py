@@ -16,6 +16,16 @@ def all_topics(s: Settings) -> list[str]:
     return [s.topic_events, s.topic_dlq, s.topic_impressions, s.topic_training]
 
 
+def topic_configs(s: Settings) -> dict[str, str]:
+    """The configs streamrec gives the topics it creates (only those set; the broker's defaults otherwise)."""
+    out: dict[str, str] = {}
+    if s.topic_retention_ms is not None:
+        out["retention.ms"] = str(s.topic_retention_ms)
+    if s.topic_segment_ms is not None:
+        out["segment.ms"] = str(s.topic_segment_ms)
+    return out
+
+
 def compression(s: Settings) -> str | None:
     """aiokafka's / Faust's ``compression_type`` for the setting."""
     return None if s.kafka_compression == "none" else s.kafka_compression
@@ -38,7 +48,8 @@ def producer(s: Settings, **overrides: object) -> AIOKafkaProducer:
 
 
 async def ensure_topics(s: Settings, timeout: float = 15.0) -> list[str]:
-    """Create any missing topic; returns the names that were created."""
+    """Create any missing topic (``topic_configs``: retention, segment roll); returns the names that were created.
+    Topics that exist are left as they are: change their configs with the broker's tools."""
     adm = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap, request_timeout_ms=int(timeout * 1000))
     try:
         await asyncio.wait_for(adm.start(), timeout)
@@ -53,7 +64,8 @@ async def ensure_topics(s: Settings, timeout: float = 15.0) -> list[str]:
         if missing:
             try:
                 await adm.create_topics(
-                    [NewTopic(t, num_partitions=s.topic_partitions, replication_factor=1) for t in missing]
+                    [NewTopic(t, num_partitions=s.topic_partitions, replication_factor=1,
+                              topic_configs=topic_configs(s)) for t in missing]
                 )
             except TopicAlreadyExistsError:
                 pass

@@ -38,6 +38,16 @@ class Settings(BaseSettings):
     topic_impressions: str = Field("impressions", description="impressions logged by serving, joined with later interactions into labels")
     topic_training: str = Field("training.examples", description="training rows (features as served, label, group id) emitted when windows close")
     topic_partitions: int = Field(4, ge=1, le=256, description="partitions of the topics streamrec creates")
+    topic_retention_ms: int | None = Field(
+        None, ge=60_000,
+        description="retention.ms of the topics streamrec creates (unset: the broker's default, 7 days on Apache "
+                    "Kafka); `streamrec replay` and table recovery reach back no further than this",
+    )
+    topic_segment_ms: int | None = Field(
+        None, ge=1_000,
+        description="segment.ms of the topics streamrec creates (unset: the broker's default); retention drops whole "
+                    "segments, so keep it well below STREAMREC_TOPIC_RETENTION_MS",
+    )
 
     worker_id: str = Field("streamrec-worker", description="consumer group of the stream workers")
     publish_batch: int = Field(
@@ -173,6 +183,14 @@ class Settings(BaseSettings):
             raise ValueError("STREAMREC_LABEL_BUFFER_S must exceed STREAMREC_LABEL_WINDOW_S + STREAMREC_LABEL_LATENESS_S")
         if self.label_buffer_max_s < self.label_buffer_s:
             raise ValueError("STREAMREC_LABEL_BUFFER_MAX_S must be at least STREAMREC_LABEL_BUFFER_S")
+        return self
+
+    @model_validator(mode="after")
+    def _topic_retention(self) -> "Settings":
+        if self.topic_retention_ms is not None and self.topic_segment_ms is not None \
+                and self.topic_segment_ms > self.topic_retention_ms:
+            raise ValueError("STREAMREC_TOPIC_SEGMENT_MS must not exceed STREAMREC_TOPIC_RETENTION_MS "
+                             "(retention drops whole segments)")
         return self
 
     @property

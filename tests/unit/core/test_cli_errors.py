@@ -40,11 +40,18 @@ def test_help_lists_every_subcommand() -> None:
         ("STREAMREC_KAFKA_BOOTSTRAP", "no-port-here", "STREAMREC_KAFKA_BOOTSTRAP"),
         ("STREAMREC_REDIS_URL", "http://x", "STREAMREC_REDIS_URL"),
         ("STREAMREC_TOPIC_PARTITIONS", "zero", "STREAMREC_TOPIC_PARTITIONS"),
+        ("STREAMREC_TOPIC_RETENTION_MS", "1000", "STREAMREC_TOPIC_RETENTION_MS"),
     ],
 )
 def test_bad_configuration_is_one_clear_line(var: str, value: str, needle: str, tmp_path: Path) -> None:
     line = one_line_error(cli("state", "digest", env={var: value}, cwd=tmp_path))
     assert line.startswith("error: bad configuration") and needle in line
+
+
+def test_a_segment_longer_than_the_retention_is_one_clear_line(tmp_path: Path) -> None:
+    env = {"STREAMREC_TOPIC_RETENTION_MS": "600000", "STREAMREC_TOPIC_SEGMENT_MS": "900000"}
+    line = one_line_error(cli("state", "digest", env=env, cwd=tmp_path))
+    assert line.startswith("error: bad configuration") and "STREAMREC_TOPIC_SEGMENT_MS" in line
 
 
 @pytest.mark.parametrize(
@@ -54,6 +61,7 @@ def test_bad_configuration_is_one_clear_line(var: str, value: str, needle: str, 
         (["publish", "movielens", "--rate", "fast"], "--rate"),
         (["publish", "netflix"], "invalid choice"),
         (["nonsense"], "invalid choice"),
+        (["bench", "soak", "--retention-s", "30"], "--retention-s"),
     ],
 )
 def test_bad_arguments_are_one_clear_line(args: list[str], needle: str) -> None:
