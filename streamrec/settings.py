@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     topic_retention_ms: int | None = Field(
         None, ge=60_000,
         description="retention.ms of the topics streamrec creates (unset: the broker's default, 7 days on Apache "
-                    "Kafka); `streamrec replay` and table recovery reach back no further than this",
+                    "Kafka); `streamrec replay` reaches back no further than this",
     )
     topic_segment_ms: int | None = Field(
         None, ge=1_000,
