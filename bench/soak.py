@@ -251,10 +251,10 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
     with private_infra(s) as (ps, env):
         root = Path(env["STREAMREC_STATE_DIR"]).parent
         if retention_s:
-            topic = {"STREAMREC_TOPIC_RETENTION_MS": str(retention_s * 1000),
-                     "STREAMREC_TOPIC_SEGMENT_MS": str(max(1, retention_s // 6) * 1000)}
-            env.update(topic)
-            ps = ps.model_copy(update={k[len("STREAMREC_"):].lower(): int(v) for k, v in topic.items()})
+            ps = ps.model_copy(update={"topic_retention_ms": retention_s * 1000,
+                                       "topic_segment_ms": max(1, retention_s // 6) * 1000})
+            env.update({"STREAMREC_TOPIC_RETENTION_MS": str(ps.topic_retention_ms),
+                        "STREAMREC_TOPIC_SEGMENT_MS": str(ps.topic_segment_ms)})
         asyncio.run(ensure_topics(ps))  # before the worker, which would otherwise create them without configs
         worker = runtime.worker(env, root / "worker.log").start()
         port = services.free_port()
