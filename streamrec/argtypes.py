@@ -26,13 +26,16 @@ def positive_float(v: str) -> float:
 
 
 def retention_seconds(v: str) -> int:
-    """0 (the broker's default) or at least 60 s (STREAMREC_TOPIC_RETENTION_MS's lower bound)."""
+    """0 (the broker's default) or at least STREAMREC_TOPIC_RETENTION_MS's lower bound, in seconds."""
     try:
         n = int(v)
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"expected a whole number of seconds, got {v!r}") from err
-    if n != 0 and n < 60:
-        raise argparse.ArgumentTypeError(f"expected 0 (the broker's default) or at least 60 seconds, got {n}")
+    from streamrec.settings import MIN_TOPIC_RETENTION_MS  # here: settings' imports would slow every CLI start
+
+    least = MIN_TOPIC_RETENTION_MS // 1000
+    if n != 0 and n < least:
+        raise argparse.ArgumentTypeError(f"expected 0 (the broker's default) or at least {least} seconds, got {n}")
     return n
 
 

@@ -15,6 +15,10 @@ from typing import Annotated, Literal
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
+MIN_TOPIC_RETENTION_MS = 60_000
+"""The shortest ``STREAMREC_TOPIC_RETENTION_MS`` accepted (also ``bench soak --retention-s``'s bound)."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STREAMREC_", env_file=".env", extra="ignore")
 
@@ -39,7 +43,7 @@ class Settings(BaseSettings):
     topic_training: str = Field("training.examples", description="training rows (features as served, label, group id) emitted when windows close")
     topic_partitions: int = Field(4, ge=1, le=256, description="partitions of the topics streamrec creates")
     topic_retention_ms: int | None = Field(
-        None, ge=60_000,
+        None, ge=MIN_TOPIC_RETENTION_MS,
         description="retention.ms of the topics streamrec creates (unset: the broker's default, 7 days on Apache "
                     "Kafka); `streamrec replay` reaches back no further than this",
     )
