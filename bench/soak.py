@@ -255,7 +255,9 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
                                        "topic_segment_ms": max(1, retention_s // 6) * 1000})
             env.update({"STREAMREC_TOPIC_RETENTION_MS": str(ps.topic_retention_ms),
                         "STREAMREC_TOPIC_SEGMENT_MS": str(ps.topic_segment_ms)})
-        asyncio.run(ensure_topics(ps))  # before the worker, which would otherwise create them without configs
+        # here, not only in the worker child: the API (started right after it) could create the impressions
+        # topic first, by producing to it, without the configs
+        asyncio.run(ensure_topics(ps))
         worker = runtime.worker(env, root / "worker.log").start()
         port = services.free_port()
         api = runtime.api(env, port, root / "api.log").start()

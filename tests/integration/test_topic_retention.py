@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streamrec.kafka import all_topics, ensure_topics
@@ -40,7 +40,19 @@ def test_created_topics_carry_retention_and_segment(settings: Settings) -> None:
 def test_unset_retention_leaves_the_broker_default(settings: Settings) -> None:
     created = run(ensure_topics(settings))
     assert sorted(created) == sorted(all_topics(settings))
-    conf = run(_configs(settings, created))
+    control = f"{settings.topic_events}.control"  # created with no configs at all: the broker's defaults
+    run(_create_plain(settings, control))
+    conf = run(_configs(settings, created + [control]))
     for t in created:
-        assert conf[t].get("retention.ms") != "180000", (t, conf[t])
+        for name in ("retention.ms", "segment.ms"):
+            assert conf[t].get(name) == conf[control].get(name), (t, name, conf[t], conf[control])
+
+
+async def _create_plain(s: Settings, topic: str) -> None:
+    adm = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+    await adm.start()
+    try:
+        await adm.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        await adm.close()
 
