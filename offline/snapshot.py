@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.events import EVENT_ADAPTER, Event
+from streams.label_flow import training_rows
 
 EVENTS_FILE = "events.parquet"
 EXAMPLES_FILE = "examples.parquet"
@@ -172,8 +173,7 @@ def parse_record(value: bytes) -> list[Event]:
 
 
 def parse_example(value: bytes) -> list[dict[str, Any]]:
-    try:
-        obj = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return []
-    return [obj] if isinstance(obj, dict) and {"group_id", "item_id", "grade", "impression_ts"} <= obj.keys() else []
+    """The rows of one training-topic record (one impression's group, or a single row)."""
+    return [obj for obj in training_rows(value)
+            if {"group_id", "item_id", "grade", "impression_ts"} <= obj.keys()
+            and all(obj[k] is not None for k in ("group_id", "item_id", "grade", "impression_ts"))]

@@ -281,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--since", help="event-time start (ISO 8601) of the data read from Kafka")
     tr.add_argument("--until", help="event-time end (ISO 8601, exclusive)")
     tr.add_argument("--every", help="run on a schedule, e.g. 1h (default STREAMREC_TRAIN_EVERY)")
-    tr.add_argument("--min-new-labels", type=positive_int, help="also run after N new training examples")
+    tr.add_argument("--min-new-labels", type=positive_int, help="also run after N new labelled impressions (training-topic records)")
     tr.set_defaults(fn=cmd_train)
 
     md = sub.add_parser("models", help="the model registry: list, promote VERSION, rollback")

@@ -150,7 +150,7 @@ class Settings(BaseSettings):
 
     # offline training (docs in offline/train_pipeline.py and docs/training.md)
     train_every: str | None = Field(None, description="schedule for `streamrec train`, e.g. 1h, 30m, 1d (None = once)")
-    train_min_new_labels: int = Field(0, ge=0, description="also retrain after this many new training examples (0 = off)")
+    train_min_new_labels: int = Field(0, ge=0, description="also retrain after this many new labelled impressions: records on the training topic, one per impression (0 = off)")
     train_gate_margin: float = Field(0.0, ge=-1.0, le=1.0, description="promote only if ndcg@10 >= current + margin")
     train_runs_dir: Path | None = Field(None, description="run logs, reports, snapshots (default <state_dir>/train_runs)")
 

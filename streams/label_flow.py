@@ -46,6 +46,7 @@ from streams.labels import LabelConfig, TrainingRow, closes_at, join, label_coun
 from streams.store import Guarded, Read
 from streams.writes import Write, WriteList, WriteSink, delete, hmax, zrem, zrembelow
 
+_SLACK_S = 1e-3  # float seconds vs datetime microseconds: keep a margin, attributable() is exact
 SEP = "\x1f"  # ids cannot contain control characters (schemas.events.Id)
 _CLASSES: dict[str, Any] = {"view": View, "click": Click, "save": Save, "share": Share, "rate": Rate,
                             "implement": Implement, "dismiss": Dismiss}
@@ -202,6 +203,8 @@ def close(members: Sequence[str], reads: Sequence[Read], results: Sequence[Any],
             by_user.setdefault(e.user_id, []).append(e)
     guarded: list[Guarded] = []
     rows: list[TrainingRow] = []
+    window_s = cfg.rules.max_window.total_seconds()
+    cache: dict[tuple[str, str], InteractionEvent | None] = {}  # (user, buffer member) -> event
     for m in members:
         user, _, req = m.partition(SEP)
         imp = batch_imps.get(m)
@@ -213,8 +216,19 @@ def close(members: Sequence[str], reads: Sequence[Read], results: Sequence[Any],
                 continue
             imp = parsed
         seen: dict[str, InteractionEvent] = {}
+        # only buffered interactions inside the impression's longest window can be attributed
+        # (labels.attributable decides exactly); each member is parsed once per close
+        lo = imp.ts.timestamp() - _SLACK_S
+        hi = lo + window_s + 2 * _SLACK_S
         for member, score in got.get(Read("zrange", keys.label_buffer(user), (0, -1))) or []:
-            ev = parse_member(user, member, float(score))
+            score = float(score)
+            if not lo <= score <= hi:
+                continue
+            ck = (user, member)
+            if ck in cache:
+                ev = cache[ck]
+            else:
+                ev = cache[ck] = parse_member(user, member, score)
             if ev is not None:
                 seen.setdefault(ev.event_id, ev)
         for ev in by_user.get(user, []):
@@ -238,10 +252,62 @@ def _parse_impression(raw: bytes | None) -> Impression | None:
 
 
 def row_json(row: TrainingRow) -> bytes:
-    """A training example on the wire; ``row_id`` lets consumers drop re-emitted rows."""
-    return orjson.dumps({
+    """One training example as a single-row record (the wire format before ``group_json``;
+    ``training_rows`` still reads it)."""
+    return orjson.dumps(_row_dict(row))
+
+
+def _row_dict(row: TrainingRow) -> dict[str, Any]:
+    return {
         "row_id": f"{row.group_id}:{row.item_id}", "group_id": row.group_id, "user_id": row.user_id,
         "item_id": row.item_id, "position": row.position, "model_version": row.model_version,
         "impression_ts": row.impression_ts.isoformat(), "feature_names": row.feature_names,
         "features": row.features, "grade": row.grade, "relevance": row.relevance,
-    })
+    }
+
+
+_GROUP_FIELDS = ("group_id", "user_id", "model_version", "impression_ts", "feature_names")
+_ROW_FIELDS = ("row_id", "item_id", "position", "features", "grade", "relevance")
+
+
+def group_json(rows: Sequence[TrainingRow]) -> bytes:
+    """One impression's training rows as ONE record on the training topic: the fields every row
+    of a group shares once, then ``rows`` (each with a ``row_id`` for consumers to drop repeats).
+    ``training_rows`` turns it back into one dict per row."""
+    if not rows:
+        raise ValueError("a training group needs at least one row")
+    dicts = [_row_dict(r) for r in rows]
+    out: dict[str, Any] = {k: dicts[0][k] for k in _GROUP_FIELDS}
+    if any(d[k] != out[k] for d in dicts for k in _GROUP_FIELDS):
+        raise ValueError(f"rows of one training record must share {', '.join(_GROUP_FIELDS)} (one impression)")
+    out["rows"] = [{k: d[k] for k in _ROW_FIELDS} for d in dicts]
+    return orjson.dumps(out)
+
+
+def group_rows(rows: Sequence[TrainingRow]) -> list[list[TrainingRow]]:
+    """Consecutive rows of the same group (``close`` emits each impression's rows together)."""
+    out: list[list[TrainingRow]] = []
+    for r in rows:
+        if out and out[-1][0].group_id == r.group_id:
+            out[-1].append(r)
+        else:
+            out.append([r])
+    return out
+
+
+def training_rows(value: bytes) -> list[dict[str, Any]]:
+    """A training-topic record as one dict per row (``row_json``'s shape), from a group record
+    (``group_json``) or a single-row record; [] for anything else."""
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return []
+    if not isinstance(obj, dict):
+        return []
+    members = obj.get("rows")
+    if members is None:
+        return [obj]
+    if not isinstance(members, list):
+        return []
+    shared = {k: obj.get(k) for k in _GROUP_FIELDS}
+    return [shared | m for m in members if isinstance(m, dict)]

@@ -18,6 +18,7 @@ from streams.batch import PlanConfig
 from streams.embeddings import decode_f32, mean_of, unit
 from streams.features.config import FeatureConfig
 from streams.features.interactions import INTERACTIONS
+from streams.label_flow import training_rows
 from streams.labels import closes_at, join
 from tests.unit.streams.streamgen import DIM, VERSION, cfg, interleave, make_stream, run
 
@@ -81,8 +82,8 @@ def expected_rows(s, plan_cfg) -> tuple[set[str], dict[tuple[str, str], int]]:  
 def emitted(rows: list[bytes]) -> dict[tuple[str, str], int]:
     out: dict[tuple[str, str], int] = {}
     for raw in rows:
-        d = orjson.loads(raw)
-        out[(d["group_id"], d["item_id"])] = d["grade"]
+        for d in training_rows(raw):  # one record per impression
+            out[(d["group_id"], d["item_id"])] = d["grade"]
     return out
 
 
