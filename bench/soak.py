@@ -280,6 +280,7 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
             cores = {k: round((cpu1[k] - cpu0[k]) / wall, 3) for k in cpu0}
             fallbacks = fallback_reasons(f"http://127.0.0.1:{port}/metrics")
             aof_rewrites = int(r.info("persistence").get("aof_rewrites", 0))
+            redis_mb = int(r.info("memory")["used_memory"]) / 2**20  # open impressions hold most of it
             lag_at_end = run.published + run.metas - applied_published(r, ps.namespace)
             # let the worker finish what was published (bounded), so dead letters can be reconciled
             t_end = time.monotonic()
@@ -308,6 +309,7 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
         # fraction of the load's wall time the worker spent in each (from its metrics, 10 s apart)
         "worker_time_shares": {k: round((m1[k] - m0.get(k, 0.0)) / wall, 3) for k in m1},
         "redis_aof_rewrites": aof_rewrites,
+        "redis_used_memory_mb_at_end": round(redis_mb, 1),
         "topic_retention_s": retention_s or None,
         "lag_events_at_end": lag_at_end,
         "drain_s": round(drain_s, 1),

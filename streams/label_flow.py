@@ -8,7 +8,7 @@ State (all written atomically with the batch, so it survives SIGKILL):
   impression can still use is trimmed, whichever topic runs ahead, within
   ``buffer_max_s`` of event time.  Being trimmed by processing-time watermarks, the
   buffers are excluded from the state digest, like dedupe marks;
-* an impression stores its event in ``lbl:imp:{u}:{req}`` and enters
+* an impression stores its event in ``lbl:imp:{u}:{req}`` (packed: streams.open_impression) and enters
   ``lbl:open`` with score ``closes_at + lateness``;
 * the watermark W is event time: ``lbl:wm`` holds, per events-topic partition,
   the max event time seen in it (``p<n>`` fields, ``hmax``), and W is the
@@ -37,12 +37,12 @@ from typing import Any, Iterable, Sequence
 
 import orjson
 
-from schemas.codec import encode
-from schemas.events import (EVENT_ADAPTER, Click, Dismiss, Event, Implement, Impression,
+from schemas.events import (Click, Dismiss, Event, Implement, Impression,
                             InteractionEvent, Rate, Save, Share, View)
 from streams import keys
 from streams.features.interactions import INTERACTIONS
 from streams.labels import LabelConfig, TrainingRow, closes_at, join, label_count_writes
+from streams.open_impression import pack_impression, unpack_impression
 from streams.store import Guarded, Read
 from streams.writes import Write, WriteList, WriteSink, delete, hmax, zrem, zrembelow
 
@@ -106,7 +106,7 @@ def event_emit(event: Event, ts: float, cfg: LabelFlowConfig, out: WriteSink) ->
         out.zmax(keys.label_buffer(event.user_id), buffer_member(event), ts)
     elif isinstance(event, Impression):
         score = closes_at(event, cfg.rules).timestamp() + cfg.lateness_s
-        out.put(keys.label_impression(event.user_id, event.request_id), encode(event))
+        out.put(keys.label_impression(event.user_id, event.request_id), pack_impression(event))
         out.zmax(keys.LABEL_OPEN, open_member(event), score)
 
 
@@ -210,7 +210,7 @@ def close(members: Sequence[str], reads: Sequence[Read], results: Sequence[Any],
         imp = batch_imps.get(m)
         if imp is None:
             raw = got.get(Read("get", keys.label_impression(user, req)))
-            parsed = _parse_impression(raw)
+            parsed = unpack_impression(raw)
             if parsed is None:  # state lost or corrupt: drop the index entry
                 guarded.append(Guarded(f"close:{user}:{req}", (zrem(keys.LABEL_OPEN, m),)))
                 continue
@@ -239,16 +239,6 @@ def close(members: Sequence[str], reads: Sequence[Read], results: Sequence[Any],
             zrem(keys.LABEL_OPEN, m), delete(keys.label_impression(user, req))]
         guarded.append(Guarded(f"close:{user}:{req}", tuple(writes)))
     return guarded, rows
-
-
-def _parse_impression(raw: bytes | None) -> Impression | None:
-    if not raw:
-        return None
-    try:
-        ev = EVENT_ADAPTER.validate_json(raw)
-    except ValueError:
-        return None
-    return ev if isinstance(ev, Impression) else None
 
 
 def row_json(row: TrainingRow) -> bytes:
