@@ -275,14 +275,19 @@ def group_json(rows: Sequence[TrainingRow]) -> bytes:
 
 
 def group_rows(rows: Sequence[TrainingRow]) -> list[list[TrainingRow]]:
-    """Consecutive rows of the same group (``close`` emits each impression's rows together)."""
+    """Consecutive rows of the same impression (``close`` emits each impression's rows together);
+    two impressions with the same request id (different users) stay apart."""
     out: list[list[TrainingRow]] = []
     for r in rows:
-        if out and out[-1][0].group_id == r.group_id:
+        if out and _shared(out[-1][0]) == _shared(r):
             out[-1].append(r)
         else:
             out.append([r])
     return out
+
+
+def _shared(r: TrainingRow) -> tuple[object, ...]:
+    return (r.group_id, r.user_id, r.model_version, r.impression_ts, r.feature_names)
 
 
 def training_rows(value: bytes) -> list[dict[str, Any]]:

@@ -40,6 +40,11 @@ def test_consecutive_rows_are_grouped_per_impression() -> None:
     rows = [_row("r1", "i1", 0, 0), _row("r1", "i2", 1, 0), _row("r2", "i1", 0, 4), _row("r3", "i5", 0, 1)]
     assert [[r.item_id for r in g] for g in group_rows(rows)] == [["i1", "i2"], ["i1"], ["i5"]]
     assert group_rows([]) == []
+    # the same request id for two users (e.g. apps publishing impressions): two records, no error
+    twins = [_row("r1", "i1", 0, 0), _row("r1", "i2", 1, 0), _row("r1", "i1", 0, 2, user="u2")]
+    groups = group_rows(twins)
+    assert [[r.user_id for r in g] for g in groups] == [["u1", "u1"], ["u2"]]
+    assert [len(training_rows(group_json(g))) for g in groups] == [2, 1]
     with pytest.raises(ValueError):
         group_json([_row("r1", "i1", 0, 0), _row("r2", "i2", 1, 0)])
     with pytest.raises(ValueError):
