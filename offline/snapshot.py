@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.events import EVENT_ADAPTER, Event
-from streams.label_flow import training_rows
+from streams.training_records import training_rows
 
 EVENTS_FILE = "events.parquet"
 EXAMPLES_FILE = "examples.parquet"

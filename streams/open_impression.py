@@ -1,11 +1,9 @@
 """How an open impression is kept in the store until its label window closes (pure).
 
 ``lbl:imp:{u}:{req}`` holds the impression from its arrival until its window
-closes (30 minutes + lateness by default), so at serving's request rate the
-store holds tens of thousands of them.  An impression from serving carries the
-features as served (20 items x ~70 features), ~27 KB as JSON, most of it float
-text.  Kept as JSON, 100 requests/s would hold ~6.6 GB in Redis and write
-2.7 MB/s to its append-only file.
+closes (30 minutes + 10 of lateness by default), so at 100 requests/s the store
+holds ~240,000 of them.  An impression from serving carries the features as
+served (20 items x ~70 features), 10-28 KB as JSON, most of it float text.
 
 So the value is ``MAGIC`` + zstd( u32 length of the head + head + features ):
 the head is the event's canonical JSON without ``features`` plus the length of
@@ -14,8 +12,10 @@ the floats the event carried (lossless).  The same impression always packs to
 the same bytes, so state digests stay equal between stores and replays.  A
 value written before this format (the event's plain JSON) still reads.
 
-Measured on a serving-shaped impression (20 x 71 features): 27,467 bytes of
-JSON, 6,556 packed (4.2x), 76 us to pack.
+Measured on a synthetic serving-shaped impression (20 x 71 random features):
+27,467 bytes of JSON, 6,556 packed (4.2x), 76 us to pack.  Two 2-minute soaks
+back to back (~12,000 impressions each) ended with 223.9 MB of Redis memory as
+JSON and 94.7 MB packed.
 """
 
 from __future__ import annotations

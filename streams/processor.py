@@ -22,7 +22,7 @@ from schemas.codec import dead_letter
 from schemas.events import View
 from streams.batch import BatchContext, Decoded, PlanConfig, Record, decode_records, split_events
 from streams.dwell import DwellSketch
-from streams.label_flow import group_json, group_rows
+from streams.training_records import group_json, group_rows
 from streams.pipeline import FullPlan, NotReplayable, Planner
 from streams.store import ApplyResult, PendingApply, Store, StoreUnavailable
 

@@ -18,7 +18,7 @@ from streams.batch import PlanConfig
 from streams.embeddings import decode_f32, mean_of, unit
 from streams.features.config import FeatureConfig
 from streams.features.interactions import INTERACTIONS
-from streams.label_flow import training_rows
+from streams.training_records import training_rows
 from streams.labels import closes_at, join
 from tests.unit.streams.streamgen import DIM, VERSION, cfg, interleave, make_stream, run
 

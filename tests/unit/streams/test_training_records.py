@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from offline.snapshot import parse_example
-from streams.label_flow import group_json, group_rows, row_json, training_rows
+from streams.training_records import group_json, group_rows, row_json, training_rows
 from streams.labels import TrainingRow
 
 T = datetime(2025, 6, 1, 12, 30, tzinfo=timezone.utc)
