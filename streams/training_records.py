@@ -4,7 +4,7 @@
 gives one ``TrainingRow`` per impressed item; the worker sends each impression's rows
 as ONE record keyed by its group id (a record per row cost the worker ~10x the producer
 calls).  ``training_rows`` turns a record back into one dict per row, and still reads
-the single-row records (``row_json``) of earlier versions.
+the single-row records (``row_dict`` as JSON) of earlier versions.
 """
 
 from __future__ import annotations
@@ -16,13 +16,8 @@ import orjson
 from streams.labels import TrainingRow
 
 
-def row_json(row: TrainingRow) -> bytes:
-    """One training example as a single-row record (the wire format before ``group_json``;
-    ``training_rows`` still reads it)."""
-    return orjson.dumps(_row_dict(row))
-
-
-def _row_dict(row: TrainingRow) -> dict[str, Any]:
+def row_dict(row: TrainingRow) -> dict[str, Any]:
+    """One row as ``training_rows`` gives it back (and as earlier versions sent it, one record each)."""
     return {
         "row_id": f"{row.group_id}:{row.item_id}", "group_id": row.group_id, "user_id": row.user_id,
         "item_id": row.item_id, "position": row.position, "model_version": row.model_version,
@@ -41,7 +36,7 @@ def group_json(rows: Sequence[TrainingRow]) -> bytes:
     ``training_rows`` turns it back into one dict per row."""
     if not rows:
         raise ValueError("a training group needs at least one row")
-    dicts = [_row_dict(r) for r in rows]
+    dicts = [row_dict(r) for r in rows]
     out: dict[str, Any] = {k: dicts[0][k] for k in _GROUP_FIELDS}
     if any(d[k] != out[k] for d in dicts for k in _GROUP_FIELDS):
         raise ValueError(f"rows of one training record must share {', '.join(_GROUP_FIELDS)} (one impression)")
@@ -66,7 +61,7 @@ def _shared(r: TrainingRow) -> tuple[object, ...]:
 
 
 def training_rows(value: bytes) -> list[dict[str, Any]]:
-    """A training-topic record as one dict per row (``row_json``'s shape), from a group record
+    """A training-topic record as one dict per row (``row_dict``'s shape), from a group record
     (``group_json``) or a single-row record; [] for anything else."""
     try:
         obj = orjson.loads(value)

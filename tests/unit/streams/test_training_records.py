@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from offline.snapshot import parse_example
-from streams.training_records import group_json, group_rows, row_json, training_rows
+from streams.training_records import group_json, group_rows, row_dict, training_rows
 from streams.labels import TrainingRow
 
 T = datetime(2025, 6, 1, 12, 30, tzinfo=timezone.utc)
@@ -23,7 +23,7 @@ def _row(group: str, item: str, pos: int, grade: int, feats: tuple[float, ...] |
 def test_a_group_record_gives_back_every_row_as_the_single_row_records_did() -> None:
     rows = [_row("r1", "i1", 0, 3), _row("r1", "i2", 1, -1), _row("r1", "i3", 2, 0, None)]
     got = training_rows(group_json(rows))
-    assert got == [orjson.loads(row_json(r)) for r in rows]
+    assert got == [orjson.loads(orjson.dumps(row_dict(r))) for r in rows]
     assert [d["row_id"] for d in got] == ["r1:i1", "r1:i2", "r1:i3"]
     assert got[2]["features"] is None and got[2]["feature_names"] == list(NAMES)  # names: once per group
     raw = orjson.loads(group_json(rows))
@@ -32,8 +32,9 @@ def test_a_group_record_gives_back_every_row_as_the_single_row_records_did() -> 
 
 def test_single_row_records_still_parse() -> None:
     r = _row("r9", "i4", 3, 2)
-    assert training_rows(row_json(r)) == [orjson.loads(row_json(r))]
-    assert parse_example(row_json(r))[0]["item_id"] == "i4"
+    single = orjson.dumps(row_dict(r))  # one record per row, as earlier versions sent them
+    assert training_rows(single) == [orjson.loads(single)]
+    assert parse_example(single)[0]["item_id"] == "i4"
 
 
 def test_consecutive_rows_are_grouped_per_impression() -> None:
