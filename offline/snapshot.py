@@ -172,8 +172,9 @@ def parse_record(value: bytes) -> list[Event]:
         return []
 
 
+_EXAMPLE_KEYS = ("group_id", "item_id", "grade", "impression_ts")  # present and not null in every example
+
+
 def parse_example(value: bytes) -> list[dict[str, Any]]:
     """The rows of one training-topic record (one impression's group, or a single row)."""
-    return [obj for obj in training_rows(value)
-            if {"group_id", "item_id", "grade", "impression_ts"} <= obj.keys()
-            and all(obj[k] is not None for k in ("group_id", "item_id", "grade", "impression_ts"))]
+    return [obj for obj in training_rows(value) if all(obj.get(k) is not None for k in _EXAMPLE_KEYS)]

@@ -57,7 +57,7 @@ def group_rows(rows: Sequence[TrainingRow]) -> list[list[TrainingRow]]:
 
 
 def _shared(r: TrainingRow) -> tuple[object, ...]:
-    return (r.group_id, r.user_id, r.model_version, r.impression_ts, r.feature_names)
+    return tuple(getattr(r, k) for k in _GROUP_FIELDS)  # the record's shared fields are row attributes
 
 
 def training_rows(value: bytes) -> list[dict[str, Any]]:
