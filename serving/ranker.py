@@ -21,6 +21,8 @@ from typing import Mapping, Protocol, Sequence, runtime_checkable
 import lightgbm as lgb
 import numpy as np
 
+from serving.forest import Forest
+
 
 class FeatureMismatch(ValueError):
     """The feature names supplied do not match the ranker's feature order."""
@@ -75,13 +77,25 @@ def _check_matrix(matrix: np.ndarray, n_features: int) -> np.ndarray:
 
 
 class LightGBMRanker:
-    """A LightGBM model loaded from its text format (``model_file`` or a string)."""
+    """A LightGBM model loaded from its text format (``model_file`` or a string).
+
+    Scores come from :class:`serving.forest.Forest` (the same trees, the same raw scores, without
+    LightGBM's per-row conversion) when it models the trees, else from ``Booster.predict``;
+    contributions always from LightGBM (``pred_contrib``)."""
 
     def __init__(self, booster: lgb.Booster, version: str, num_threads: int = 1) -> None:
         self._booster = booster
         self._version = version
         self._names = tuple(booster.feature_name())
         self._num_threads = num_threads
+        self._forest = Forest.from_booster(booster)
+        if self._forest is not None:
+            self._forest.warm()  # compile now (a loader thread), not on the first request
+
+    @property
+    def compiled(self) -> bool:
+        """True when scores come from the compiled forest."""
+        return self._forest is not None
 
     @classmethod
     def from_file(cls, path: str | Path, version: str, num_threads: int = 1) -> LightGBMRanker:
@@ -108,6 +122,8 @@ class LightGBMRanker:
         m = _check_matrix(matrix, len(self._names))
         if m.shape[0] == 0:
             return np.zeros(0)
+        if self._forest is not None:
+            return self._forest.predict(m)
         out = self._booster.predict(m, raw_score=True, num_threads=self._num_threads)
         return np.asarray(out, dtype=np.float64)
 

@@ -197,3 +197,28 @@ def test_similarity_from_category_codes_equals_build_from_strings(codes: list[in
         np.testing.assert_array_equal(a(i), b(i))
     rel = np.random.default_rng(seed + 1).normal(size=len(codes))
     assert mmr(rel, a, 5, lam) == mmr(rel, b, 5, lam)
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.integers(0, 40), st.sampled_from(["codes", "multi", "none"]), st.booleans(), st.integers(0, 2**31 - 1),
+       st.floats(0.0, 1.0), st.integers(0, 45))
+def test_compiled_loop_over_items_equals_the_loop_over_their_rows(n: int, kind: str, with_vectors: bool, seed: int,
+                                                                  lam: float, k: int) -> None:
+    """``mmr`` given an ItemSimilarity runs the compiled loop, which computes the rows itself; it picks what
+    the numpy loop picks over the same object's rows (``__call__``), with the same similarities (1e-12)."""
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(n, 4)) if with_vectors else None
+    if vectors is not None:
+        vectors[rng.random(n) < 0.15] = 0.0  # zero vectors: cosine 0 with everything
+    if kind == "codes":
+        sim = ItemSimilarity.from_codes(vectors, rng.integers(-1, 4, size=n))
+    else:
+        pool = ["a", "b", "c"] if kind == "multi" else ["a"]
+        sim = ItemSimilarity.build(vectors, [tuple(rng.choice(pool, size=rng.integers(0, 3))) for _ in range(n)])
+    rel = np.round(rng.normal(size=n), 1)  # rounded: ties in relevance are common
+    compiled = mmr(rel, sim, k, lam)
+    by_rows = mmr(rel, lambda i: sim(i), k, lam)
+    assert compiled.indices == by_rows.indices
+    np.testing.assert_allclose(compiled.max_similarity, by_rows.max_similarity, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(compiled.penalties, by_rows.penalties, rtol=0, atol=1e-12)
+    assert compiled.relevance == by_rows.relevance
