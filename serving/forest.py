@@ -29,6 +29,8 @@ from typing import Any
 import numba
 import numpy as np
 
+from serving import compiled  # noqa: F401  (numba's cache directory; before the first compile)
+
 ZERO_THRESHOLD = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (1e-35f: 1.0000000180025095e-35)
 _MISSING = {"None": 0, "Zero": 1, "NaN": 2}
 

@@ -22,6 +22,8 @@ from typing import Callable
 import numba
 import numpy as np
 
+from serving import compiled  # noqa: F401  (numba's cache directory; before the first compile)
+
 VECTOR_WEIGHT = 0.7
 CATEGORY_WEIGHT = 0.3
 
@@ -41,6 +43,12 @@ def select_items(raw: np.ndarray, gain: np.ndarray, weight: float, take: int, un
             np.ascontiguousarray(onehot, dtype=np.float64), np.ascontiguousarray(sizes, dtype=np.float64),
             picks, sims)
     return picks.tolist(), sims.tolist()
+
+
+def warm() -> None:
+    """Compile (or load the cached compiled) loop now, e.g. in a thread at start-up, not on a first request."""
+    raw = np.array([1.0, 0.5])
+    select_items(raw, raw, 0.3, 2, np.eye(2), np.array([0, 1]), np.zeros((2, 0)), np.ones(2))
 
 
 def select_matrix(raw: np.ndarray, gain: np.ndarray, weight: float, take: int,

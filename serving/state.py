@@ -24,6 +24,7 @@ from serving.feature_fetch import FeatureFetcher
 from serving.impressions import PRODUCER_OPTIONS, ImpressionLogger
 from serving.item_index import NEIGHBOUR_CACHE, IndexHolder, ItemVectors, artifact_signature
 from serving.live_read import LuaLiveReader
+from serving import mmr_kernel
 from serving.metrics import Metrics
 from serving.pipeline import Pipeline
 from serving.scoring import ModelHolder
@@ -129,6 +130,7 @@ class AppState:
 
     async def start(self) -> None:
         s = self.settings
+        await asyncio.to_thread(mmr_kernel.warm)  # the compiled MMR loop, off the event loop
         try:
             await self.reload()
         except Exception as err:
