@@ -116,9 +116,9 @@ class Forest:
         return out
 
     def warm(self) -> None:
-        """Compile (or load the cached compiled) loop for float32 and float64 input now, off the request path."""
-        for dtype in (np.float32, np.float64):
-            self.predict(np.zeros((1, self.n_features), dtype=dtype))
+        """Compile (or load the cached compiled) loop now, off the request path, for float64 input: what
+        ``LightGBMRanker.score`` passes (float32 input compiles on its first use)."""
+        self.predict(np.zeros((1, self.n_features), dtype=np.float64))
 
 
 @numba.njit(cache=True, nogil=True)
