@@ -3,8 +3,10 @@
 numba caches a compiled function beside its source (``serving/__pycache__``) or, when
 that is read-only (an installed package run by another user), in the user's cache
 directory.  When neither can be written, ``cache=True`` fails at the first call; so
-before numba is imported, :func:`ensure_cache_dir` points ``NUMBA_CACHE_DIR`` at a
-private temporary directory in that case (an operator's own ``NUMBA_CACHE_DIR`` is kept).
+before the first compile (this module is imported by both), :func:`ensure_cache_dir`
+points ``NUMBA_CACHE_DIR`` at a private temporary directory in that case, and has numba
+re-read its configuration if it is already imported (an operator's own
+``NUMBA_CACHE_DIR`` is kept).
 """
 
 from __future__ import annotations
