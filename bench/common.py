@@ -99,3 +99,13 @@ def mixed_events(n: int, users: int = 5000, items: int = 2000, seed: int = 0, pr
         else:
             out.append(Rate(**base, item_id=i, rating=rng.randint(1, 5)))
     return out
+
+
+def write_result(result: dict[str, object], path: str | None) -> None:
+    """A module benchmark's JSON: to ``path`` when given, and always to standard output."""
+    import orjson
+
+    text = orjson.dumps(result, option=orjson.OPT_INDENT_2).decode()
+    if path:
+        Path(path).write_text(text + "\n")
+    print(text, file=sys.stdout)

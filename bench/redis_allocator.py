@@ -15,18 +15,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import tempfile
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import orjson
 import redis
 import redis.asyncio as aioredis
 
-from bench.common import mixed_events, publish_vectors
+from bench.common import mixed_events, publish_vectors, write_result
 from schemas.codec import encode
 from schemas.events import Impression
 from streamrec import services
@@ -113,10 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", metavar="PATH")
     args = ap.parse_args(argv)
     result = asyncio.run(run(args.events))
-    text = orjson.dumps(result, option=orjson.OPT_INDENT_2).decode()
-    if args.json:
-        Path(args.json).write_text(text + "\n")
-    print(text, file=sys.stdout)
+    write_result(result, args.json)
     return 0
 
 

@@ -184,51 +184,69 @@ def due(open_: Iterable[tuple[str, float]], batch_impressions: Sequence[Impressi
     return [m for _, m in ready[: cfg.close_max]]
 
 
-def close_reads(members: Sequence[str]) -> list[Read]:
+def impression_reads(members: Sequence[str]) -> list[Read]:
+    """First of a close's two reads: the stored impression of each due member."""
     out: list[Read] = []
     for m in members:
         user, _, req = m.partition(SEP)
-        out += [Read("get", keys.label_impression(user, req)), Read("zrange", keys.label_buffer(user), (0, -1))]
+        out.append(Read("get", keys.label_impression(user, req)))
     return out
 
 
-def close(members: Sequence[str], reads: Sequence[Read], results: Sequence[Any],
-          batch_events: Sequence[Event], cfg: LabelFlowConfig) -> tuple[list[Guarded], list[TrainingRow]]:
-    """Join each due impression with its user's interactions; one guarded close per impression."""
+def due_impressions(members: Sequence[str], reads: Sequence[Read], results: Sequence[Any],
+                    batch_events: Sequence[Event]) -> dict[str, Impression | None]:
+    """Each due member's impression: from the batch, else as stored (None: lost or corrupt)."""
     got = {r: v for r, v in zip(reads, results)}
     batch_imps = {open_member(e): e for e in batch_events if isinstance(e, Impression)}
+    out: dict[str, Impression | None] = {}
+    for m in members:
+        user, _, req = m.partition(SEP)
+        imp = batch_imps.get(m)
+        out[m] = imp if imp is not None else unpack_impression(got.get(Read("get", keys.label_impression(user, req))))
+    return out
+
+
+def buffer_read(user_id: str, imp: Impression, cfg: LabelFlowConfig) -> Read:
+    """The second read: the user's buffered interactions within the impression's longest window
+    (``_SLACK_S`` wider; ``labels.attributable`` decides exactly), not the whole buffer, which holds
+    ``buffer_s`` of a user's interactions."""
+    lo = imp.ts.timestamp() - _SLACK_S
+    return Read("zrangebetween", keys.label_buffer(user_id),
+                (lo, lo + cfg.rules.max_window.total_seconds() + 2 * _SLACK_S))
+
+
+def buffer_reads(imps: dict[str, Impression | None], cfg: LabelFlowConfig) -> list[Read]:
+    return list(dict.fromkeys(buffer_read(m.partition(SEP)[0], imp, cfg)
+                              for m, imp in imps.items() if imp is not None))
+
+
+def close(members: Sequence[str], imps: dict[str, Impression | None], reads: Sequence[Read],
+          results: Sequence[Any], batch_events: Sequence[Event],
+          cfg: LabelFlowConfig) -> tuple[list[Guarded], list[TrainingRow]]:
+    """Join each due impression with its user's interactions; one guarded close per impression.
+    ``imps``: ``due_impressions``; ``reads``/``results``: ``buffer_reads`` and their answers."""
+    got = {r: v for r, v in zip(reads, results)}
     by_user: dict[str, list[InteractionEvent]] = {}
     for e in batch_events:
         if isinstance(e, INTERACTIONS):
             by_user.setdefault(e.user_id, []).append(e)
     guarded: list[Guarded] = []
     rows: list[TrainingRow] = []
-    window_s = cfg.rules.max_window.total_seconds()
     cache: dict[tuple[str, str], InteractionEvent | None] = {}  # (user, buffer member) -> event
     for m in members:
         user, _, req = m.partition(SEP)
-        imp = batch_imps.get(m)
-        if imp is None:
-            raw = got.get(Read("get", keys.label_impression(user, req)))
-            parsed = unpack_impression(raw)
-            if parsed is None:  # state lost or corrupt: drop the index entry
-                guarded.append(Guarded(f"close:{user}:{req}", (zrem(keys.LABEL_OPEN, m),)))
-                continue
-            imp = parsed
+        imp = imps.get(m)
+        if imp is None:  # state lost or corrupt: drop the index entry
+            guarded.append(Guarded(f"close:{user}:{req}", (zrem(keys.LABEL_OPEN, m),)))
+            continue
         seen: dict[str, InteractionEvent] = {}
-        # only buffered interactions inside the impression's longest window can be attributed
-        # (labels.attributable decides exactly); each member is parsed once per close
-        lo = imp.ts.timestamp() - _SLACK_S
-        hi = lo + window_s + 2 * _SLACK_S
-        for member, score in got.get(Read("zrange", keys.label_buffer(user), (0, -1))) or []:
-            score = float(score)
-            if not lo <= score <= hi:
-                continue
+        # each buffered member is parsed once per batch, whichever closes read it
+        for member, score in got.get(buffer_read(user, imp, cfg)) or []:
             ck = (user, member)
             if ck in cache:
                 ev = cache[ck]
             else:
-                ev = cache[ck] = parse_member(user, member, score)
+                ev = cache[ck] = parse_member(user, member, float(score))
             if ev is not None:
                 seen.setdefault(ev.event_id, ev)
         for ev in by_user.get(user, []):

@@ -21,7 +21,7 @@ from streams import overlay
 from streams.batch import (BatchContext, BatchPlan, Decoded, PlanConfig, Record, build_context, context_reads,
                            decode_records, meta_of, open_bound, plan_decoded)
 from streams.embeddings import VectorMeta
-from streams.label_flow import close, close_reads, open_reads
+from streams.label_flow import buffer_reads, close, due_impressions, impression_reads, open_reads
 from streams.labels import TrainingRow
 from streams.store import Group, Guarded, Read, Store
 from streams.vector_plan import vector_reads
@@ -106,10 +106,13 @@ class Planner:
         closes: list[Guarded] = []
         rows: list[TrainingRow] = []
         if plan.due:
-            creads = close_reads(plan.due)
-            cres = await self._read(store, creads, None)
-            trips += 1
-            closes, rows = close(plan.due, creads, cres, plan.events, self.cfg.labels)
+            # two reads: the impressions, then only the part of each user's buffer inside its window
+            ireads = impression_reads(plan.due)
+            imps = due_impressions(plan.due, ireads, await self._read(store, ireads, None), plan.events)
+            breads = buffer_reads(imps, self.cfg.labels)
+            bres = await self._read(store, breads, None) if breads else []
+            trips += 2 if breads else 1
+            closes, rows = close(plan.due, imps, breads, bres, plan.events, self.cfg.labels)
         groups: tuple[Group, ...] = plan.merged() if self.merge else plan.guarded
         return FullPlan(groups + tuple(closes), plan.rejected, plan.watermark, plan.events,
                         tuple(rows), trips, len(closes), plan.duplicates if self.merge else 0)

@@ -41,6 +41,7 @@ local function run_reads(ns, reads)
     elseif op == 'zrange' then r = redis.call('ZRANGE', k, rd[3], rd[4], 'WITHSCORES')
     elseif op == 'zrangebelow' then
       r = redis.call('ZRANGEBYSCORE', k, '-inf', '(' .. rd[3], 'WITHSCORES', 'LIMIT', 0, rd[4])
+    elseif op == 'zrangebetween' then r = redis.call('ZRANGEBYSCORE', k, rd[3], rd[4], 'WITHSCORES')
     elseif op == 'zscore' then r = redis.call('ZSCORE', k, rd[3])
     elseif op == 'zcard' then r = redis.call('ZCARD', k)
     else error('unsupported read op ' .. tostring(op)) end
@@ -59,13 +60,15 @@ end
 return cjson.encode(run_reads(ns, cjson.decode(ARGV[2])))
 """
 
-SUPPORTED = frozenset({"hgetall", "hmget", "zrevrange", "zrange", "zrangebelow", "zscore", "zcard"})
+SUPPORTED = frozenset({"hgetall", "hmget", "zrevrange", "zrange", "zrangebelow", "zrangebetween", "zscore", "zcard"})
 assert keys.GLOBAL_PREFIX == "streamrec:"  # READS_LUA's test of global keys
 
 
 def _args(r: Read) -> tuple[str, ...]:
     if r.op == "zrangebelow":
         return repr(float(r.args[0])), str(int(r.args[1]))
+    if r.op == "zrangebetween":
+        return repr(float(r.args[0])), repr(float(r.args[1]))
     return tuple(str(a) for a in r.args)
 
 
@@ -91,7 +94,7 @@ def _decode(r: Read, v: Any) -> Any:
         return {v[j]: v[j + 1] for j in range(0, len(v), 2)}
     if op == "hmget":  # a missing field is false
         return [x if isinstance(x, str) else None for x in v] if isinstance(v, list) else [None] * len(r.args)
-    if op in ("zrevrange", "zrange", "zrangebelow"):
+    if op in ("zrevrange", "zrange", "zrangebelow", "zrangebetween"):
         return _pairs(v)
     if op == "zscore":
         return float(v) if isinstance(v, str) else None

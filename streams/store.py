@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol, Sequence, Union
 
 from streams.writes import Write
 
-ReadOp = Literal["hgetall", "hmget", "zrevrange", "zrange", "zrangebelow", "zscore", "get", "zcard"]
+ReadOp = Literal["hgetall", "hmget", "zrevrange", "zrange", "zrangebelow", "zrangebetween", "zscore", "get", "zcard"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,7 @@ class Read:
     zrevrange   zset   (start, stop)             list[tuple[str, float]] highest first
     zrange      zset   (start, stop)             list[tuple[str, float]] lowest first
     zrangebelow zset   (max, count)              the lowest ``count`` members scoring < max, lowest first
+    zrangebetween zset (min, max)                every member scoring in [min, max], lowest first
     zscore      zset   (member,)                 float | None
     get         str    ()                        bytes | None
     zcard       zset   ()                        int

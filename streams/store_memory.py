@@ -150,6 +150,10 @@ class MemoryStore:
             z = self.zsets.get(r.key, {})
             below = sorted(((m, s) for m, s in z.items() if s < float(r.args[0])), key=lambda kv: (kv[1], kv[0]))
             return below[: int(r.args[1])]
+        if r.op == "zrangebetween":
+            z = self.zsets.get(r.key, {})
+            lo, hi = float(r.args[0]), float(r.args[1])
+            return sorted(((m, s) for m, s in z.items() if lo <= s <= hi), key=lambda kv: (kv[1], kv[0]))
         if r.op == "zscore":
             return self.zsets.get(r.key, {}).get(str(r.args[0]))
         if r.op == "get":

@@ -289,6 +289,8 @@ class RedisStore:
             elif r.op == "zrangebelow":
                 pipe.zrangebyscore(k, "-inf", f"({float(r.args[0])!r}", start=0, num=int(r.args[1]),
                                    withscores=True)
+            elif r.op == "zrangebetween":
+                pipe.zrangebyscore(k, repr(float(r.args[0])), repr(float(r.args[1])), withscores=True)
             elif r.op == "zscore":
                 pipe.zscore(k, r.args[0])
             elif r.op == "zcard":
@@ -384,7 +386,7 @@ def _decode(r: Read, v: Any) -> Any:
         return {_s(f): _s(x) for f, x in v.items()}
     if r.op == "hmget":
         return [None if x is None else _s(x) for x in v]
-    if r.op in ("zrevrange", "zrange", "zrangebelow"):
+    if r.op in ("zrevrange", "zrange", "zrangebelow", "zrangebetween"):
         return [(_s(m), float(s)) for m, s in v]
     if r.op == "zscore":
         return None if v is None else float(v)

@@ -78,7 +78,9 @@ def random_writes(rng: random.Random, n: int, shared: bool = False) -> list[Writ
 READS = [Read("hgetall", "h0"), Read("hmget", "h1", ("f0", "f1", "nope")), Read("zrevrange", "z0", (0, -1)),
          Read("zscore", "z1", ("m1",)), Read("get", "s0"), Read("zcard", "z0x"), Read("hgetall", "missing"),
          Read("zrangebelow", "z0", (10.0, 3)), Read("zrangebelow", "z0x", (500.0, 100)),
-         Read("zrangebelow", "missing", (1.0, 5))]
+         Read("zrangebelow", "missing", (1.0, 5)), Read("zrangebetween", "z0x", (200.0, 700.0)),
+         Read("zrangebetween", "z0", (-5.0, 40.0)), Read("zrangebetween", "z0x", (700.0, 200.0)),
+         Read("zrangebetween", "missing", (0.0, 1.0))]
 
 
 def normalise(results: list[object]) -> list[object]:
@@ -140,6 +142,21 @@ def test_batched_writes_on_shared_keys_match_the_reference(make_store: Callable[
     got, digest, want, want_digest = asyncio.run(go())
     assert got == want
     assert digest == want_digest
+
+
+def test_range_by_score_includes_both_bounds(make_store: Callable[[], Store]) -> None:
+    """``zrangebetween`` (a closing impression's part of the label buffer) is inclusive at both ends,
+    lowest first, ties by member."""
+    async def go() -> list[object]:
+        store = make_store()
+        ws = [zmax("z", m, sc) for m, sc in (("d", 3.0), ("a", 1.0), ("c", 2.0), ("b", 2.0), ("e", 2.5e9))]
+        await store.apply([Guarded("r", tuple(ws))])
+        return await store.read([Read("zrangebetween", "z", (1.0, 2.0)), Read("zrangebetween", "z", (2.0, 2.0)),
+                                 Read("zrangebetween", "z", (1.5, 3.5)), Read("zrangebetween", "z", (3.0 + 1e-9, 9e9)),
+                                 Read("zrangebetween", "z", (4.0, 5.0))])
+
+    assert asyncio.run(go()) == [[("a", 1.0), ("b", 2.0), ("c", 2.0)], [("b", 2.0), ("c", 2.0)],
+                                 [("b", 2.0), ("c", 2.0), ("d", 3.0)], [("e", 2.5e9)], []]
 
 
 def test_dedupe_is_per_id_and_counts_duplicates(make_store: Callable[[], Store]) -> None:
