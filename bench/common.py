@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import orjson
 import redis
 
 from schemas.events import Click, Event, Impression, ItemMeta, Rate, Save, View
@@ -103,8 +104,6 @@ def mixed_events(n: int, users: int = 5000, items: int = 2000, seed: int = 0, pr
 
 def write_result(result: dict[str, object], path: str | None) -> None:
     """A module benchmark's JSON: to ``path`` when given, and always to standard output."""
-    import orjson
-
     text = orjson.dumps(result, option=orjson.OPT_INDENT_2).decode()
     if path:
         Path(path).write_text(text + "\n")

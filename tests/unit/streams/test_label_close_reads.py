@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
-from schemas.events import Click, Event, Impression, Save, View
+from schemas.events import Click, Impression, InteractionEvent, Save, View
 from streams import keys
 from streams.label_flow import (LabelFlowConfig, buffer_reads, close, due_impressions, event_writes,
                                 impression_reads, open_member)
-from streams.labels import join
+from streams.labels import TrainingRow, join
+from streams.store import Guarded
 from streams.store_memory import MemoryStore
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
 CFG = LabelFlowConfig()
 
 
-def _interactions() -> list[Event]:
+def _interactions() -> list[InteractionEvent]:
     """Every 2 minutes for the 2 hours of the buffer before the impression, then its 30-minute window
     and 20 minutes after it: items i0..i3 shown, i9 not."""
-    out: list[Event] = []
+    out: list[InteractionEvent] = []
     for n, minutes in enumerate(range(-120, 51, 2)):
         ts = T0 + timedelta(minutes=minutes)
         item = f"i{n % 4}" if n % 5 else "i9"
@@ -45,19 +47,20 @@ def test_close_reads_the_window_not_the_buffer_and_labels_as_the_whole_buffer() 
 
     members = [open_member(imp)]
 
-    async def go() -> tuple[list[object], list[object]]:
+    async def go() -> tuple[dict[str, Impression | None], list[Any], list[Guarded], list[TrainingRow]]:
         ireads = impression_reads(members)
         imps = due_impressions(members, ireads, await store.read(ireads), [])
         breads = buffer_reads(imps, CFG)
         bres = await store.read(breads)
-        return [imps, breads, bres], list(close(members, imps, breads, bres, [], CFG))
+        guarded, rows = close(members, imps, breads, bres, [], CFG)
+        return imps, bres, guarded, rows
 
-    (imps, breads, bres), (guarded, rows) = asyncio.run(go())  # type: ignore[misc]
+    imps, bres, guarded, rows = asyncio.run(go())
     assert imps[open_member(imp)] == imp  # as stored (packed), not from the batch
     window = [e for e in inter if T0 <= e.ts <= T0 + CFG.rules.max_window]
-    assert [m for m, _ in bres[0]] and len(bres[0]) == len(window) < len(buffer) / 4
+    assert len(bres) == 1 and 0 < len(bres[0]) == len(window) < len(buffer) / 4
     want = {(r.group_id, r.item_id): r.grade for r in join(imp, inter, CFG.rules)}
-    got = {(r.group_id, r.item_id): r.grade for r in rows}  # type: ignore[attr-defined]
+    got = {(r.group_id, r.item_id): r.grade for r in rows}
     assert got == want and any(g > 0 for g in want.values())
     assert len(guarded) == 1
 
