@@ -180,7 +180,12 @@ def test_hostile_input_reconciles_exactly(settings: Settings, worker: Child, rcl
         a, d, dup = totals()
         return a + d + dup + ledger["http_rejected"] >= ledger["published"]
 
-    wait_until(reconciled, 300, "every record accounted for", worker)
+    try:
+        wait_until(reconciled, 300, "every record accounted for", worker)
+    except AssertionError as err:  # say how far the worker got: a stall and a loss look alike otherwise
+        metrics = rclient.hgetall(keys.namespaced(ns, keys.worker_metrics(settings.worker_instance)))
+        raise AssertionError(f"{err}\napplied, dead letters, duplicates = {totals()}; ledger {dict(ledger)}; "
+                             f"worker metrics {metrics}") from None
     applied, dead, dups = totals()
     assert applied + dead + dups + ledger["http_rejected"] == ledger["published"], (applied, dead, dups, ledger)
     assert ledger["published"] >= 10_000
