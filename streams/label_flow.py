@@ -184,12 +184,14 @@ def due(open_: Iterable[tuple[str, float]], batch_impressions: Sequence[Impressi
     return [m for _, m in ready[: cfg.close_max]]
 
 
-def impression_reads(members: Sequence[str]) -> list[Read]:
-    """First of a close's two reads: the stored impression of each due member."""
+def impression_reads(members: Sequence[str], batch_events: Sequence[Event] = ()) -> list[Read]:
+    """First of a close's two reads: the stored impression of each due member not in the batch."""
+    in_batch = {open_member(e) for e in batch_events if isinstance(e, Impression)}
     out: list[Read] = []
     for m in members:
-        user, _, req = m.partition(SEP)
-        out.append(Read("get", keys.label_impression(user, req)))
+        if m not in in_batch:
+            user, _, req = m.partition(SEP)
+            out.append(Read("get", keys.label_impression(user, req)))
     return out
 
 

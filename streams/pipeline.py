@@ -107,11 +107,12 @@ class Planner:
         rows: list[TrainingRow] = []
         if plan.due:
             # two reads: the impressions, then only the part of each user's buffer inside its window
-            ireads = impression_reads(plan.due)
-            imps = due_impressions(plan.due, ireads, await self._read(store, ireads, None), plan.events)
+            ireads = impression_reads(plan.due, plan.events)
+            ires = await self._read(store, ireads, None) if ireads else []
+            imps = due_impressions(plan.due, ireads, ires, plan.events)
             breads = buffer_reads(imps, self.cfg.labels)
             bres = await self._read(store, breads, None) if breads else []
-            trips += 2 if breads else 1
+            trips += bool(ireads) + bool(breads)
             closes, rows = close(plan.due, imps, breads, bres, plan.events, self.cfg.labels)
         groups: tuple[Group, ...] = plan.merged() if self.merge else plan.guarded
         return FullPlan(groups + tuple(closes), plan.rejected, plan.watermark, plan.events,
