@@ -12,6 +12,7 @@ import orjson
 from pydantic import ValidationError
 
 from schemas.events import EVENT_ADAPTER, MAX_FUTURE_SKEW, Event
+from schemas.json_array import split_array
 
 MAX_EVENT_BYTES = 64 * 1024
 MAX_IMPRESSION_BYTES = 1024 * 1024  # impressions carry the features as served
@@ -88,22 +89,54 @@ def decode_record(raw: bytes, now: datetime) -> list[Event | Rejection]:
     if len(raw) > MAX_RECORD_BYTES:
         return [Rejection(f"batch record is {len(raw)} bytes; the limit is {MAX_RECORD_BYTES}", raw)]
     try:
-        arr = orjson.loads(raw)
+        arr: list[Any] = orjson.loads(raw)
+        own: list[bytes] | None = None
     except orjson.JSONDecodeError as err:
-        return [Rejection(f"not valid JSON: {err}", raw)]
-    if not arr or len(arr) > MAX_BATCH_EVENTS or not all(isinstance(x, dict) for x in arr):
+        split = split_too_deep(raw, err)
+        if split is None:
+            return [Rejection(f"not valid JSON: {err}", raw)]
+        arr, own = split
+    if (not isinstance(arr, list) or not arr or len(arr) > MAX_BATCH_EVENTS
+            or not all(isinstance(x, (dict, Rejection)) for x in arr)):
         return [Rejection(f"a batch record must be a JSON array of 1 to {MAX_BATCH_EVENTS} event objects", raw)]
     out: list[Event | Rejection] = []
-    for obj in arr:
-        res = validate_obj(obj, now)
-        if isinstance(res, Rejection):
-            try:
-                own = orjson.dumps(obj)
-            except (TypeError, orjson.JSONEncodeError):
-                own = b""  # nested too deeply to re-encode
-            res = Rejection(res.reason, own, res.event_id)
+    for n, obj in enumerate(arr):
+        res = obj if isinstance(obj, Rejection) else validate_obj(obj, now)
+        if isinstance(res, Rejection) and not res.raw:
+            res = Rejection(res.reason, own[n] if own is not None else _own_bytes(obj), res.event_id)
         out.append(res)
     return out
+
+
+def _own_bytes(obj: Any) -> bytes:
+    try:
+        return orjson.dumps(obj)
+    except (TypeError, orjson.JSONEncodeError):
+        return b""  # nested too deeply to re-encode
+
+
+def split_too_deep(raw: bytes, err: orjson.JSONDecodeError) -> tuple[list[Any], list[bytes]] | None:
+    """A JSON array orjson refused as a whole (``err``), element by element: (values, their
+    bytes), where an element nested too deeply is a ``Rejection`` of its own.  None when it is
+    not valid JSON for another reason, or not an array (then it stays one rejection).
+
+    orjson stops at 1,024 levels, and the record's array is one more, so an event object
+    1,024 levels deep parses alone but made its whole record (every good event in it) one
+    rejection."""
+    if "depth limit" not in str(err):
+        return None
+    elems = split_array(raw, MAX_BATCH_EVENTS)
+    if not elems:
+        return None
+    values: list[Any] = []
+    for elem in elems:
+        try:
+            values.append(orjson.loads(elem))
+        except orjson.JSONDecodeError as err:
+            if elem[:1] != b"{" or "depth limit" not in str(err):
+                return None
+            values.append(Rejection(f"event is nested too deeply to decode: {err}", elem))
+    return values, elems
 
 
 def encode_batch(events: list[Event]) -> bytes:

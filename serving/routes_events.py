@@ -9,7 +9,7 @@ import orjson
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, HTTPException, Request
 
-from schemas.codec import MAX_EVENT_BYTES, Rejection, dead_letter, validate_obj
+from schemas.codec import MAX_EVENT_BYTES, Rejection, dead_letter, split_too_deep, validate_obj
 from serving.deps import ApiKey, State
 from serving.models import EventError, IngestResponse
 from serving.watermark import encode_token
@@ -31,7 +31,11 @@ async def post_events(request: Request, state: State, _auth: ApiKey) -> IngestRe
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError as err:
-        raise HTTPException(400, f"body is not valid JSON: {err}") from err
+        # an array holding an event too deep for the parser inside it: that event alone is refused
+        split = split_too_deep(body, err)
+        if split is None:
+            raise HTTPException(400, f"body is not valid JSON: {err}") from err
+        parsed = split[0]
     items = parsed if isinstance(parsed, list) else [parsed]
     if len(items) > s.max_batch_events:
         raise HTTPException(413, f"{len(items)} events in one request; the limit is {s.max_batch_events}")
@@ -42,10 +46,12 @@ async def post_events(request: Request, state: State, _auth: ApiKey) -> IngestRe
     for i, obj in enumerate(items):
         res: object
         try:
-            raw = orjson.dumps(obj)
+            raw = b"" if isinstance(obj, Rejection) else orjson.dumps(obj)
         except (TypeError, orjson.JSONEncodeError):
             raw = b""
-        if not raw:
+        if isinstance(obj, Rejection):
+            res = obj
+        elif not raw:
             res = Rejection("event is nested too deeply to be an event", b"")
         elif len(raw) > MAX_EVENT_BYTES:
             res = Rejection(f"event is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}", raw)

@@ -75,9 +75,16 @@ def test_event_posted_over_http_reaches_redis_counts(settings: Settings, worker:
         assert body["accepted"] == 1 and body["rejected"] == 1
         assert "rating" in body["errors"][0]["reason"]
         assert body["watermark"]
+        # an event 1,024 levels deep parses alone but not inside the body's array: it is refused alone
+        deep = b'{"a":' * 1024 + b"1" + b"}" * 1024
+        resp = api.post("/events", content=b"[" + orjson.dumps(click("h2", "i-http")) + b"," + deep + b"]",
+                        headers={"content-type": "application/json"})
+        body = resp.json()
+        assert resp.status_code == 202 and (body["accepted"], body["rejected"]) == (1, 1), body
+        assert body["errors"][0]["index"] == 1 and "deep" in body["errors"][0]["reason"]
         rec = api.post("/recommend", json={"user_id": "someone-else", "k": 5})
     ns = settings.namespace
-    wait_until(lambda: counts(rclient, ns, "i-http").get("click") == "1", 90, "the click in Redis", worker)
+    wait_until(lambda: counts(rclient, ns, "i-http").get("click") == "2", 90, "the clicks in Redis", worker)
     with TestClient(create_app(settings)) as api:
         rec = api.post("/recommend", json={"user_id": "someone-else", "k": 5}).json()
         assert [i["item_id"] for i in rec["items"]] == ["i-http"]

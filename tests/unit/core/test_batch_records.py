@@ -65,3 +65,27 @@ def test_grouping_routes_each_event_as_a_single_record_would_and_keeps_order() -
     assert sorted(e.event_id for e in seen) == sorted(e.event_id for e in evs)
     for u in {e.user_id for e in evs}:  # type: ignore[attr-defined]
         assert [e.event_id for e in seen if e.user_id == u] == [e.event_id for e in evs if e.user_id == u]  # type: ignore[attr-defined]
+
+
+def test_an_event_too_deep_for_the_record_is_rejected_alone() -> None:
+    # orjson reads 1,024 levels: this object parses alone, but inside the record's array it is one
+    # level too deep, which made the whole record (both good events) one rejection
+    evs = clicks(2)
+    deep = b'{"a":' * 1024 + b"1" + b"}" * 1024
+    too_deep = b'{"a":' * 3000 + b"1" + b"}" * 3000
+    for bad in (deep, too_deep):
+        raw = b"[" + b",".join([encode(evs[0]), bad, encode(evs[1])]) + b"]"
+        out = decode_record(raw, NOW)
+        assert [None if isinstance(x, Rejection) else x.event_id for x in out] == ["e0", None, "e1"]
+        rej = out[1]
+        assert isinstance(rej, Rejection) and rej.raw == bad and rej.reason
+    assert isinstance(decode_record(deep, NOW)[0], Rejection)  # alone: parsed, then refused as an event
+
+
+def test_a_record_broken_elsewhere_stays_one_rejection_even_with_a_deep_event() -> None:
+    deep = b'{"a":' * 1024 + b"1" + b"}" * 1024
+    ok = encode(clicks(1)[0])
+    for raw in (b"[" + ok + b"," + deep + b", nope]", b"[" + ok + b"," + deep + b",]",
+                b"[" + b"[" * 1100 + b"]" * 1100 + b"," + ok + b"]"):
+        out = decode_record(raw, NOW)
+        assert len(out) == 1 and isinstance(out[0], Rejection) and out[0].raw == raw
