@@ -96,8 +96,7 @@ def decode_record(raw: bytes, now: datetime) -> list[Event | Rejection]:
         if split is None:
             return [Rejection(f"not valid JSON: {err}", raw)]
         arr, own = split
-    if (not isinstance(arr, list) or not arr or len(arr) > MAX_BATCH_EVENTS
-            or not all(isinstance(x, (dict, Rejection)) for x in arr)):
+    if not arr or len(arr) > MAX_BATCH_EVENTS or not all(isinstance(x, (dict, Rejection)) for x in arr):
         return [Rejection(f"a batch record must be a JSON array of 1 to {MAX_BATCH_EVENTS} event objects", raw)]
     out: list[Event | Rejection] = []
     for n, obj in enumerate(arr):

@@ -10,6 +10,7 @@ from aiokafka.errors import KafkaError
 from fastapi import APIRouter, HTTPException, Request
 
 from schemas.codec import MAX_EVENT_BYTES, Rejection, dead_letter, split_too_deep, validate_obj
+from schemas.events import Event
 from serving.deps import ApiKey, State
 from serving.models import EventError, IngestResponse
 from serving.watermark import encode_token
@@ -44,19 +45,7 @@ async def post_events(request: Request, state: State, _auth: ApiKey) -> IngestRe
     rejections: list[Rejection] = []
     accepted = []
     for i, obj in enumerate(items):
-        res: object
-        try:
-            raw = b"" if isinstance(obj, Rejection) else orjson.dumps(obj)
-        except (TypeError, orjson.JSONEncodeError):
-            raw = b""
-        if isinstance(obj, Rejection):
-            res = obj
-        elif not raw:
-            res = Rejection("event is nested too deeply to be an event", b"")
-        elif len(raw) > MAX_EVENT_BYTES:
-            res = Rejection(f"event is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}", raw)
-        else:
-            res = validate_obj(obj, now, raw)
+        res = obj if isinstance(obj, Rejection) else _check(obj, now)
         if isinstance(res, Rejection):
             errors.append(EventError(index=i, event_id=res.event_id, reason=res.reason))
             rejections.append(res)
@@ -80,3 +69,14 @@ async def post_events(request: Request, state: State, _auth: ApiKey) -> IngestRe
                 f"event ids make the retry safe ({err})",
             ) from err
     return IngestResponse(accepted=len(accepted), rejected=len(errors), errors=errors, watermark=encode_token(marks))
+
+
+def _check(obj: object, now: datetime) -> Event | Rejection:
+    """One element of the body: a validated event, or a Rejection with its reason and bytes."""
+    try:
+        raw = orjson.dumps(obj)
+    except (TypeError, orjson.JSONEncodeError):
+        return Rejection("event is nested too deeply to be an event", b"")
+    if len(raw) > MAX_EVENT_BYTES:
+        return Rejection(f"event is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}", raw)
+    return validate_obj(obj, now, raw)
