@@ -184,12 +184,12 @@ def test_hostile_input_reconciles_exactly(settings: Settings, worker: Child, rcl
         return a + d + dup + ledger["http_rejected"] >= ledger["published"]
 
     moved = {"at": time.monotonic()}
-    seen: list[tuple[int, int, int]] = []
+    last = [totals()]  # the totals as they last moved
 
     def progressing() -> bool:  # False once the totals have not moved for STALL_S (a loss or a stall)
         now, t = time.monotonic(), totals()
-        if not seen or t != seen[-1]:
-            seen.append(t)
+        if t != last[0]:
+            last[0] = t
             moved["at"] = now
         return now - moved["at"] < STALL_S
 
