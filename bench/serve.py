@@ -279,7 +279,10 @@ def _metric(text: str, name: str) -> float:
 
 
 def main(json_path: str | None = None, clients: int = 2, duration: float = 20.0, items: int = 10_000) -> int:
-    res = run_bench(clients=clients, duration=duration, n_items=items)
+    from bench.machine import probe, with_machine
+
+    machine = probe()  # before the benchmark starts its processes
+    res = with_machine(run_bench(clients=clients, duration=duration, n_items=items), machine)
     text = json.dumps(res, indent=2)
     print(text)
     if json_path:

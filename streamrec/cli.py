@@ -145,7 +145,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from bench.ingest import run_ingest_bench as run
     else:
         from bench.freshness import run_freshness_bench as run  # type: ignore[assignment]
-    result = run(_settings(), args)
+    from bench.machine import probe, with_machine
+
+    machine = probe()  # before the benchmark starts its processes
+    result = with_machine(run(_settings(), args), machine)
     text = json.dumps(result, indent=2, sort_keys=True)
     if args.json:
         Path(args.json).write_text(text + "\n")
@@ -156,12 +159,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _bench_soak(args: argparse.Namespace) -> int:
+    from bench.machine import probe, with_machine
     from bench.soak import run_soak
 
     rate = args.rate or 2000.0
     png = Path(args.png) if args.png else (Path(args.json).with_suffix(".png") if args.json else Path("soak.png"))
-    result = run_soak(_settings(), args.minutes, rate, args.rps, sample_s=5.0, png=png,
-                      retention_s=args.retention_s)
+    machine = probe()  # before the soak starts its processes
+    result = with_machine(run_soak(_settings(), args.minutes, rate, args.rps, sample_s=5.0, png=png,
+                                   retention_s=args.retention_s), machine)
     text = json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2, sort_keys=True)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
