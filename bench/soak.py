@@ -291,6 +291,9 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
                     break
                 time.sleep(1.0)
             drain_s = time.monotonic() - t_end
+            # still neither applied nor dead-lettered when the drain gave up: with a short topic
+            # retention, records the worker had not read by then were deleted by the broker (lost)
+            unaccounted = max(0, run.published + run.hostile + run.metas - done)
         finally:
             api.stop()
             worker.stop()
@@ -313,6 +316,7 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
         "topic_retention_s": retention_s or None,
         "lag_events_at_end": lag_at_end,
         "drain_s": round(drain_s, 1),
+        "unaccounted_after_drain": unaccounted,
         "p99_ms": float(np.percentile(run.latencies, 99)) if run.latencies else None,
         "worker_rss_growth": growth(run.samples, "worker_rss_mb", minutes),
         "api_rss_growth": growth(run.samples, "api_rss_mb", minutes),
