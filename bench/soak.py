@@ -22,6 +22,7 @@ import redis
 
 from bench.common import private_infra
 from bench.serve import _exchange, _request_bytes, cpu_seconds
+from bench.soak_checks import soak_checks
 from streamrec.batch_records import send_batches
 from schemas.events import Click, Event, ItemMeta, Rate, View
 from streams import keys
@@ -324,6 +325,7 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
         "dead_letters": st.get("dead_letters", 0),
         "samples": [x.__dict__ for x in run.samples],
     }
+    result["checks"] = soak_checks(result)
     if png is not None:
         plot(run.samples, png)
         result["plot"] = str(png)

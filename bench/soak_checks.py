@@ -1,0 +1,38 @@
+"""The soak's criteria, checked on its result (pure): each one true or false, and whether all hold.
+
+``bench soak`` writes these as ``checks`` in its JSON, so a run says itself whether it passed:
+
+* ``worker_rss_under_10pct`` / ``api_rss_under_10pct``: RSS growth from minute 1 to the end below 10 %;
+* ``dead_letters_are_the_hostile``: exactly the hostile records injected were dead-lettered;
+* ``nothing_unaccounted``: after the drain every published record was applied or dead-lettered
+  (with a short topic retention, records a worker far behind never read are deleted: lost);
+* ``kept_up``: at most ``KEPT_UP_S`` seconds of the published rate were queued when the load stopped.
+  A worker behind from the first seconds holds its backlog at minute 1 already, so its RSS can look
+  flat: the RSS criteria only mean something for a run that kept up;
+* ``no_request_errors``.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+RSS_LIMIT = 0.10
+KEPT_UP_S = 2.0
+
+
+def soak_checks(result: Mapping[str, object]) -> dict[str, bool]:
+    """The criteria above from a ``run_soak`` result, and ``passed``: all of them."""
+    def num(key: str) -> float:
+        v = result.get(key)
+        return float(v) if isinstance(v, (int, float)) else float("nan")
+
+    checks = {
+        "worker_rss_under_10pct": num("worker_rss_growth") < RSS_LIMIT,
+        "api_rss_under_10pct": num("api_rss_growth") < RSS_LIMIT,
+        "dead_letters_are_the_hostile": num("dead_letters") == num("hostile_injected"),
+        "nothing_unaccounted": num("unaccounted_after_drain") == 0,
+        "kept_up": num("lag_events_at_end") <= KEPT_UP_S * num("target_events_per_s"),
+        "no_request_errors": num("request_errors") == 0,
+    }
+    checks["passed"] = all(checks.values())
+    return checks
