@@ -66,6 +66,6 @@ def probe(loops: int = LOOPS, repeats: int = 3,
     }
 
 
-def with_machine(result: dict[str, object], measured: dict[str, float] | None = None) -> dict[str, object]:
-    """``result`` with a ``machine`` entry (``measured``, or a fresh :func:`probe`); nothing else changes."""
-    return {**result, "machine": measured if measured is not None else probe()}
+def with_machine(result: dict[str, object], measured: dict[str, float]) -> dict[str, object]:
+    """``result`` with a ``machine`` entry (``measured``: a :func:`probe` taken before the run); nothing else changes."""
+    return {**result, "machine": measured}
