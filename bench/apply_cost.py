@@ -31,6 +31,7 @@ from typing import Any
 import redis
 
 from bench.common import mixed_events, write_result
+from bench.machine import probe, with_machine
 from schemas.events import Impression
 from streamrec import services
 from streamrec.batch_records import group
@@ -98,6 +99,7 @@ def main() -> None:
     ap.add_argument("--no-aof", action="store_true", help="Redis without its append-only file (to see what AOF costs)")
     ap.add_argument("--json")
     args = ap.parse_args()
+    machine = probe()  # before the benchmark starts its Redis
     applies, n, ops = packed_applies(args.events, args.per_apply)
     red = services.start_redis(services.free_port(), Path(tempfile.mkdtemp()), aof=not args.no_aof,
                                fsync="everysec")
@@ -111,7 +113,7 @@ def main() -> None:
     res.update(aof=not args.no_aof, events=n, applies=len(applies), writes_per_event={op: round(c / n, 2) for op, c in ops.most_common()},
                call_overhead_us_per_event=round(a["script_us_per_event"] - res["walk"]["script_us_per_event"]
                                                 - a["commands_us_per_event"], 2))
-    write_result(res, args.json)
+    write_result(with_machine(res, machine), args.json)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from bench.common import write_result
+from bench.machine import measured
 from schemas.events import Impression
 from streamrec import services
 from streams import keys
@@ -89,13 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", metavar="PATH")
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="streamrec-close-read-") as tmp:
-        red = services.start_redis(services.free_port(), Path(tmp) / "redis", aof=False)
-        try:
-            result = asyncio.run(run(red.port, args.users, args.buffered, args.rounds))
-        finally:
-            red.stop()
-    write_result(result, args.json)
+    def bench() -> dict[str, object]:
+        with tempfile.TemporaryDirectory(prefix="streamrec-close-read-") as tmp:
+            red = services.start_redis(services.free_port(), Path(tmp) / "redis", aof=False)
+            try:
+                return asyncio.run(run(red.port, args.users, args.buffered, args.rounds))
+            finally:
+                red.stop()
+
+    write_result(measured(bench), args.json)
     return 0
 
 

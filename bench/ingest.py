@@ -125,7 +125,9 @@ def apply_times(r: redis.Redis) -> dict[str, Any]:
             "apply_ms_max": round(slow[0] / 1000, 1) if slow else None,
             "applies_over_50ms": sum(1 for d in slow if d > 50_000),
             "redis_calls": {k[len("cmdstat_"):]: int(v["calls"]) for k, v in stats.items()
-                            if int(v.get("calls", 0)) >= 100}}
+                            if int(v.get("calls", 0)) >= 100},
+            "redis_usec": {k[len("cmdstat_"):]: int(v["usec"]) for k, v in stats.items()
+                           if int(v.get("calls", 0)) >= 100}}
 
 
 async def run_raw(s: Settings, n: int) -> float:

@@ -17,7 +17,7 @@ with it.  Compare benchmark figures across days by the ratio of their probes.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Callable, Mapping, TypeVar
 
 import numpy as np
 
@@ -69,3 +69,13 @@ def probe(loops: int = LOOPS, repeats: int = 3,
 def with_machine(result: dict[str, object], measured: dict[str, float]) -> dict[str, object]:
     """``result`` with a ``machine`` entry (``measured``: a :func:`probe` taken before the run); nothing else changes."""
     return {**result, "machine": measured}
+
+
+R = TypeVar("R", bound=Mapping[str, object])
+
+
+def measured(run: Callable[[], R], take: Callable[[], dict[str, float]] = probe) -> dict[str, object]:
+    """``run()``'s result with a ``machine`` entry taken (``take``, :func:`probe`) just before it
+    starts, so nothing the benchmark starts competes with the probe."""
+    machine = take()
+    return with_machine(dict(run()), machine)

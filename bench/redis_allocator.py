@@ -25,6 +25,7 @@ import redis
 import redis.asyncio as aioredis
 
 from bench.common import mixed_events, publish_vectors, write_result
+from bench.machine import measured
 from schemas.codec import encode
 from schemas.events import Impression
 from streamrec import services
@@ -110,8 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--events", type=int, default=40_000)
     ap.add_argument("--json", metavar="PATH")
     args = ap.parse_args(argv)
-    result = asyncio.run(run(args.events))
-    write_result(result, args.json)
+    write_result(measured(lambda: asyncio.run(run(args.events))), args.json)
     return 0
 
 

@@ -279,10 +279,9 @@ def _metric(text: str, name: str) -> float:
 
 
 def main(json_path: str | None = None, clients: int = 2, duration: float = 20.0, items: int = 10_000) -> int:
-    from bench.machine import probe, with_machine
+    from bench.machine import measured
 
-    machine = probe()  # before the benchmark starts its processes
-    res = with_machine(run_bench(clients=clients, duration=duration, n_items=items), machine)
+    res = measured(lambda: run_bench(clients=clients, duration=duration, n_items=items))
     text = json.dumps(res, indent=2)
     print(text)
     if json_path:

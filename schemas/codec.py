@@ -114,17 +114,19 @@ def _own_bytes(obj: Any) -> bytes:
         return b""  # nested too deeply to re-encode
 
 
-def split_too_deep(raw: bytes, err: orjson.JSONDecodeError) -> tuple[list[Any], list[bytes]] | None:
+def split_too_deep(raw: bytes, err: orjson.JSONDecodeError,
+                   limit: int | None = MAX_BATCH_EVENTS) -> tuple[list[Any], list[bytes]] | None:
     """A JSON array orjson refused as a whole (``err``), element by element: (values, their
     bytes), where an element nested too deeply is a ``Rejection`` of its own.  None when it is
-    not valid JSON for another reason, or not an array (then it stays one rejection).
+    not valid JSON for another reason, not an array, or an array of more than ``limit``
+    elements (then it stays one rejection).
 
     orjson stops at 1,024 levels, and the record's array is one more, so an event object
     1,024 levels deep parses alone but made its whole record (every good event in it) one
     rejection."""
     if "depth limit" not in str(err):
         return None
-    elems = split_array(raw, MAX_BATCH_EVENTS)
+    elems = split_array(raw, limit)
     if not elems:
         return None
     values: list[Any] = []

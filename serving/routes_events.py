@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timezone
+from typing import Any
 
 import orjson
 from aiokafka.errors import KafkaError
@@ -29,17 +30,7 @@ async def post_events(request: Request, state: State, _auth: ApiKey) -> IngestRe
     body = await request.body()
     if len(body) > s.max_body_bytes:
         raise HTTPException(413, f"body is {len(body)} bytes; the limit is {s.max_body_bytes} (split the batch)")
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError as err:
-        # an array holding an event too deep for the parser inside it: that event alone is refused
-        split = split_too_deep(body, err)
-        if split is None:
-            raise HTTPException(400, f"body is not valid JSON: {err}") from err
-        parsed = split[0]
-    items = parsed if isinstance(parsed, list) else [parsed]
-    if len(items) > s.max_batch_events:
-        raise HTTPException(413, f"{len(items)} events in one request; the limit is {s.max_batch_events}")
+    items = body_items(body, s.max_batch_events)
     now = datetime.now(timezone.utc)
     errors: list[EventError] = []
     rejections: list[Rejection] = []
@@ -69,6 +60,25 @@ async def post_events(request: Request, state: State, _auth: ApiKey) -> IngestRe
                 f"event ids make the retry safe ({err})",
             ) from err
     return IngestResponse(accepted=len(accepted), rejected=len(errors), errors=errors, watermark=encode_token(marks))
+
+
+def body_items(body: bytes, max_events: int) -> list[Any]:
+    """The body's events (one object, or an array of them), an element nested too deeply for
+    the parser being a ``Rejection`` of its own; HTTP 400 when the body is not JSON, 413 when
+    it holds more than ``max_events``."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as err:
+        # an array holding an event too deep for the parser inside it: that event alone is refused;
+        # no element limit here (the body's size is bounded), so an oversized array gets its 413 below
+        split = split_too_deep(body, err, limit=None)
+        if split is None:
+            raise HTTPException(400, f"body is not valid JSON: {err}") from err
+        parsed = split[0]
+    items = parsed if isinstance(parsed, list) else [parsed]
+    if len(items) > max_events:
+        raise HTTPException(413, f"{len(items)} events in one request; the limit is {max_events}")
+    return items
 
 
 def _check(obj: object, now: datetime) -> Event | Rejection:

@@ -10,7 +10,8 @@ so each user's events stay in one partition and in order.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, TypeVar
+import asyncio
+from typing import Any, Callable, Iterable, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
@@ -72,7 +73,8 @@ def runs(items: Iterable[T], key_of: Callable[[T], bytes], encode_of: Callable[[
     return out
 
 
-async def send_batches(producer: AIOKafkaProducer, topic: str, events: Iterable[Event], size: int) -> list[object]:
+async def send_batches(producer: AIOKafkaProducer, topic: str, events: Iterable[Event],
+                       size: int) -> list[asyncio.Future[Any]]:
     """Send ``events`` as batch records; returns one send future per record."""
     partitions = sorted(await producer.partitions_for(topic))
     return [await producer.send(topic, value=value, key=key, partition=p)

@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from pydantic import ValidationError
 
@@ -16,7 +16,11 @@ from streamrec.argtypes import positive_float, positive_int, retention_seconds
 from streamrec.errors import UserError, explain_settings_error
 
 
-def _settings():  # type: ignore[no-untyped-def]
+if TYPE_CHECKING:
+    from streamrec.settings import Settings
+
+
+def _settings() -> Settings:
     from streamrec.settings import get_settings
 
     return get_settings()
@@ -144,11 +148,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.which == "ingest":
         from bench.ingest import run_ingest_bench as run
     else:
-        from bench.freshness import run_freshness_bench as run  # type: ignore[assignment]
-    from bench.machine import probe, with_machine
+        from bench.freshness import run_freshness_bench as run
+    from bench.machine import measured
 
-    machine = probe()  # before the benchmark starts its processes
-    result = with_machine(run(_settings(), args), machine)
+    result = measured(lambda: run(_settings(), args))
     text = json.dumps(result, indent=2, sort_keys=True)
     if args.json:
         Path(args.json).write_text(text + "\n")
@@ -159,14 +162,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _bench_soak(args: argparse.Namespace) -> int:
-    from bench.machine import probe, with_machine
+    from bench.machine import measured
     from bench.soak import run_soak
 
     rate = args.rate or 2000.0
     png = Path(args.png) if args.png else (Path(args.json).with_suffix(".png") if args.json else Path("soak.png"))
-    machine = probe()  # before the soak starts its processes
-    result = with_machine(run_soak(_settings(), args.minutes, rate, args.rps, sample_s=5.0, png=png,
-                                   retention_s=args.retention_s), machine)
+    result = measured(lambda: run_soak(_settings(), args.minutes, rate, args.rps, sample_s=5.0, png=png,
+                                       retention_s=args.retention_s))
     text = json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2, sort_keys=True)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")

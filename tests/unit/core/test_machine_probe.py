@@ -7,7 +7,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from bench.machine import MATMUL_N, MATMUL_REPEATS, probe, with_machine
+from bench.machine import MATMUL_N, MATMUL_REPEATS, measured, probe, with_machine
 
 
 def _clock(durations: list[float]) -> Callable[[], float]:
@@ -55,3 +55,19 @@ def test_with_machine_adds_only_the_probe() -> None:
     out = with_machine(res, m)
     assert out == {"events": 5, "ratio": 0.5, "machine": m}
     assert res == {"events": 5, "ratio": 0.5}  # the input is not changed
+
+
+def test_measured_probes_before_the_run_and_adds_its_figures() -> None:
+    order: list[str] = []
+    m = {"python_loop_ns": 1.0, "numpy_matmul_gflops": 2.0, "probe_loops": 3.0}
+
+    def take() -> dict[str, float]:
+        order.append("probe")
+        return m
+
+    def run() -> dict[str, object]:
+        order.append("run")
+        return {"events": 7}
+
+    assert measured(run, take) == {"events": 7, "machine": m}
+    assert order == ["probe", "run"]
