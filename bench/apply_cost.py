@@ -10,7 +10,7 @@ scripts, in turn:
 
 * ``decode``: only ``cjson.decode`` of the batch;
 * ``walk``: decode, then build every write's key as the apply script does, with no ``redis.call``;
-* ``apply``: the real apply script (``streams.store_redis.APPLY_LUA``).
+* ``apply``: the real apply script (``streams.apply_lua.APPLY_LUA``).
 
 From ``INFO commandstats`` after each: the script's time per event, and the time Redis
 records for the commands the script called.  In ``apply``, script time less the ``walk``
@@ -40,7 +40,7 @@ from streams.apply_pack import pack_batch
 from streams.batch import Record
 from streams.pipeline import Planner
 from streams.store_memory import MemoryStore
-from streams.store_redis import APPLY_LUA
+from streams.apply_lua import APPLY_LUA
 from streams.worker import plan_config
 
 DECODE_LUA = "local A = cjson.decode(ARGV[1]) return #A"

@@ -4,7 +4,7 @@ redis-py packs every argument in Python (~1 us each) and a batch has ~100k of th
 orjson writes the array in one C call and Lua's cjson reads it in one.  A binary
 value is replaced in the array by ``[n]``, its ARGV index.
 
-Pure: no redis import; the script itself is ``streams.store_redis.APPLY_LUA``.
+Pure: no redis import; the script itself is ``streams.apply_lua.APPLY_LUA``.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ This is the whole per-batch logic of the worker, shared by the Faust agent, the
 replay command and tests, so that live processing and rebuilds cannot diverge:
 
     dec = decode_records(records, now, topic)
-    reads = context_reads(dec, cfg, meta)            # one round trip (streams.pipeline)
-    ctx = build_context(dec, reads, results, meta)
+    reads = context_reads(dec, cfg, meta)            # one round trip (streams.pipeline;
+    ctx = build_context(dec, reads, results, meta)   #   both in streams.batch_context)
     plan = plan_decoded(dec, cfg, ctx, merge=True)   # every event's writes, merged
     (+ the label closes of ``plan.due``, streams.label_flow)
 
@@ -26,24 +26,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import MappingProxyType
-from typing import Any, Mapping, Sequence, Union
+from typing import Sequence, Union
 
 from schemas.codec import Rejection, decode_record
 from schemas.events import Event, Impression
 from streams import keys
-from streams.embeddings import VectorMeta, decode_f32
-from streams.features.categories import batch_contexts, context_reads_for_batch
+from streams.features.categories import batch_contexts
 from streams.features.config import FeatureConfig, WriteContext
-from streams.features.family import RawResults, unique_reads
 from streams.features.interactions import INTERACTIONS
 from streams.features.registry import emit_all
 from streams.label_flow import (LabelFlowConfig, due, event_emit, impression_watermark, oldest_open_ts, trim_bound,
-                                trim_writes, watermark, watermark_reads, watermark_writes)
+                                trim_writes, watermark, watermark_writes)
 from streams.online_state import StateConfig, state_emit
 from streams.merge import Merger, merge_writes
-from streams.store import Group, Guarded, GuardedBatch, Read
-from streams.vector_plan import VectorConfig, VectorPlanner, meta_read, parse_meta, vector_reads
+from streams.batch_context import BatchContext
+from streams.store import Group, Guarded, GuardedBatch
+from streams.vector_plan import VectorConfig, VectorPlanner
 from streams.writes import Write, WriteList, WriteSink, hincrby
 
 
@@ -80,20 +78,6 @@ class Decoded:
     @property
     def events(self) -> list[Event]:
         return [x for _, x in self.items if not isinstance(x, Rejection)]
-
-
-@dataclass(frozen=True)
-class BatchContext:
-    """What the plan needs from the store, read in one round trip at batch start."""
-
-    category_reads: tuple[Read, ...] = ()
-    category_results: tuple[Any, ...] = ()
-    applied: frozenset[str] = frozenset()  # event ids whose dedupe mark exists
-    meta: VectorMeta | None = None
-    item_vectors: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    user_accs: Mapping[str, bytes | None] = field(default_factory=lambda: MappingProxyType({}))
-    label_wm: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    open_impressions: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -172,75 +156,6 @@ def split_events(dec: Decoded, max_events: int) -> list[Decoded]:
                 wm[rec.partition] = rec.offset + 1
         parts.append(Decoded(chunk, wm, dec.topic))
     return parts
-
-
-def context_reads(dec: Decoded, cfg: PlanConfig, meta: VectorMeta | None) -> list[Read]:
-    events = dec.events
-    out = context_reads_for_batch(events)
-    out += [Read("get", keys.dedupe(eid)) for eid in dict.fromkeys(e.event_id for e in events)]
-    out += watermark_reads(cfg.labels) + [meta_read()]
-    if cfg.vectors.enabled:
-        out += vector_reads(events, meta)
-    return unique_reads(out)
-
-
-def build_context(dec: Decoded, reads: Sequence[Read], results: Sequence[Any],
-                  meta: VectorMeta | None) -> BatchContext:
-    got = RawResults(reads, results).by_key  # (op, key, args) -> result, later duplicates win
-    events = dec.events
-    cat_reads = tuple(context_reads_for_batch(events))
-    applied = frozenset(e.event_id for e in events if got.get(("get", keys.dedupe(e.event_id), ())) is not None)
-    wm_raw = got.get(("hgetall", keys.LABEL_WM, ())) or {}
-    # the open impressions below the watermark's bound (open_reads), else the oldest one only
-    open_ = (next((v for (op, key, _), v in got.items() if op == "zrangebelow" and key == keys.LABEL_OPEN), None)
-             or next((v for (op, key, _), v in got.items() if op == "zrange" and key == keys.LABEL_OPEN), None)
-             or [])
-    item_vecs: dict[str, Any] = {}
-    user_accs: dict[str, bytes | None] = {}
-    if meta is not None:
-        prefix_i = keys.trained_item_vector(meta.version, "")
-        for (op, key, _), v in got.items():
-            if op == "get" and key.startswith(prefix_i):
-                item_vecs[key[len(prefix_i):]] = decode_f32(v, meta.dim)
-        for e in events:
-            rk = ("get", keys.user_vector_acc(meta.version, getattr(e, "user_id", "")), ())
-            if rk in got:
-                user_accs[e.user_id] = got[rk]  # type: ignore[union-attr]
-    return BatchContext(cat_reads, tuple(got.get((r.op, r.key, r.args)) for r in cat_reads), applied, meta,
-                        MappingProxyType(item_vecs), MappingProxyType(user_accs),
-                        MappingProxyType(dict(wm_raw)),
-                        tuple((m, float(s)) for m, s in open_))
-
-
-def open_bound(dec: Decoded, reads: Sequence[Read], results: Sequence[Any], cfg: PlanConfig) -> float | None:
-    """An upper bound of the labels' watermark after this batch when the oldest open impression
-    (``watermark_reads``) is below it, i.e. when impressions may be due and ``open_reads`` must
-    fetch them; None otherwise.  The bound takes every valid event (the plan later takes only the
-    new ones), and the watermark can only be lower."""
-    stored: Any = None
-    oldest: Any = None
-    for r, v in zip(reads, results):
-        if r.op == "hgetall" and r.key == keys.LABEL_WM:
-            stored = v
-        elif r.op == "zrange" and r.key == keys.LABEL_OPEN:
-            oldest = v
-    if not oldest:
-        return None
-    max_ts: dict[int, float] = {}
-    for rec, x in dec.items:
-        if not isinstance(x, Rejection) and rec.topic in ("", dec.topic):
-            ts = x.ts.timestamp()
-            if ts > max_ts.get(rec.partition, -math.inf):
-                max_ts[rec.partition] = ts
-    upper = watermark(dict(stored or {}), max_ts, cfg.labels)
-    return upper if upper is not None and float(oldest[0][1]) < upper else None
-
-
-def meta_of(reads: Sequence[Read], results: Sequence[Any]) -> VectorMeta | None:
-    for r, v in zip(reads, results):
-        if r == meta_read():
-            return parse_meta(v)
-    return None
 
 
 def plan_decoded(dec: Decoded, cfg: PlanConfig = PlanConfig(), ctx: BatchContext = BatchContext(),

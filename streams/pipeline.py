@@ -18,8 +18,8 @@ from typing import Any, Sequence
 from schemas.codec import Rejection
 from schemas.events import Event
 from streams import overlay
-from streams.batch import (BatchContext, BatchPlan, Decoded, PlanConfig, Record, build_context, context_reads,
-                           decode_records, meta_of, open_bound, plan_decoded)
+from streams.batch import BatchPlan, Decoded, PlanConfig, Record, decode_records, plan_decoded
+from streams.batch_context import BatchContext, build_context, context_reads, meta_of, open_bound
 from streams.embeddings import VectorMeta
 from streams.label_flow import buffer_reads, close, due_impressions, impression_reads, open_reads
 from streams.labels import TrainingRow

@@ -20,7 +20,8 @@ from typing import Awaitable, Callable, Iterator, Sequence
 
 from schemas.codec import dead_letter
 from schemas.events import View
-from streams.batch import BatchContext, Decoded, PlanConfig, Record, decode_records, split_events
+from streams.batch import Decoded, PlanConfig, Record, decode_records, split_events
+from streams.batch_context import BatchContext
 from streams.dwell import DwellSketch
 from streams.training_records import group_json, group_rows
 from streams.pipeline import FullPlan, NotReplayable, Planner

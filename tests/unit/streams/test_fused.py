@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from bench.common import mixed_events
 from schemas.codec import encode, encode_batch
 from schemas.events import Click, Dismiss, Event, Impression, ItemMeta, Rate, Save, UserMeta, View
-from streams.batch import BatchContext, Decoded, PlanConfig, Record, decode_records, plan_decoded
+from streams.batch import Decoded, PlanConfig, Record, decode_records, plan_decoded
+from streams.batch_context import BatchContext
 from streams.merge import Merger, merge_writes
 from streams.pipeline import Planner
 from streams.store import Group
