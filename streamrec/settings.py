@@ -87,7 +87,10 @@ class Settings(BaseSettings):
         "worker-0", min_length=1, description="stable, unique per worker replica (e.g. the pod name)"
     )
     worker_session_timeout_s: float = Field(10.0, ge=6.0, le=300.0, description="consumer session timeout; a dead worker is evicted after this")
-    dedupe_ttl_s: int = Field(7 * 86400, ge=60, description="how long an event id is remembered for deduplication")
+    dedupe_ttl_s: int = Field(7 * 86400, ge=60, description=(
+        "how long an event id is remembered for deduplication; each id is one Redis key of ~100 bytes, "
+        "so memory is about rate x TTL x 100 B (2,000 events/s for 7 days: ~120 GB): size it to how late "
+        "a producer may retry, not longer"))
     trending_half_life_s: float = Field(86400.0, gt=0, description="half-life of the trending score")
     # streams: labels, embeddings, replay (docs/streams.md)
     label_window_s: float = Field(1800.0, gt=0, description="attribution window after an impression")
