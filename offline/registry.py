@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable, Literal, Mapping
+from typing import Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from offline.durable_files import FileEntry, atomic_write, read_chunks, sha256_file
 from serving.ranker import LightGBMRanker
 
 MANIFEST = "manifest.json"
@@ -45,12 +44,6 @@ class CorruptVersion(RegistryError):
 
 class NoCurrentModel(RegistryError):
     pass
-
-
-class FileEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    sha256: str
-    size: int
 
 
 class Manifest(BaseModel):
@@ -112,51 +105,6 @@ def gate(
     )
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(dst: Path, chunks: Iterable[bytes]) -> FileEntry:
-    """Write ``chunks`` to ``dst`` via a temp file in the same directory, fsync, os.replace.
-
-    On any failure the temp file is removed and ``dst`` is left as it was.
-    """
-    tmp = dst.parent / f".{dst.name}.tmp-{uuid.uuid4().hex}"
-    digest, size = hashlib.sha256(), 0
-    try:
-        with open(tmp, "xb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(dst.parent)
-    return FileEntry(sha256=digest.hexdigest(), size=size)
-
-
-def _read_chunks(path: Path, size: int = 1 << 20) -> Iterable[bytes]:
-    with open(path, "rb") as f:
-        while chunk := f.read(size):
-            yield chunk
-
-
-def sha256_file(path: Path) -> FileEntry:
-    digest, size = hashlib.sha256(), 0
-    for chunk in _read_chunks(path):
-        digest.update(chunk)
-        size += len(chunk)
-    return FileEntry(sha256=digest.hexdigest(), size=size)
-
-
 def _check_name(name: str) -> None:
     if not name or name != Path(name).name or name.startswith(".") or name == MANIFEST:
         raise RegistryError(f"artifact name {name!r} must be a plain file name (not hidden, not {MANIFEST})")
@@ -183,7 +131,7 @@ class ModelRegistry:
         if vdir.exists():  # leftovers of a publish that failed part-way
             shutil.rmtree(vdir)
         vdir.mkdir(parents=True)
-        files = {name: atomic_write(vdir / name, _read_chunks(Path(p))) for name, p in sorted(artifact_files.items())}
+        files = {name: atomic_write(vdir / name, read_chunks(Path(p))) for name, p in sorted(artifact_files.items())}
         for name, entry in files.items():
             if entry != sources[name]:
                 raise RegistryError(f"artifact {name} changed while it was being published; publish again")

@@ -12,16 +12,16 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-import offline.registry as registry_mod
+import offline.durable_files as durable_mod
 from offline.registry import (
     CorruptVersion,
     ModelMeta,
     ModelRegistry,
     NoCurrentModel,
     RegistryError,
-    atomic_write,
     load_current_ranker,
 )
+from offline.durable_files import atomic_write
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
 NAMES = ("a", "b")
@@ -183,10 +183,10 @@ def test_publish_failing_midway_leaves_an_unpromotable_version(
             raise OSError("simulated crash")
         real_fsync(fd)
 
-    monkeypatch.setattr(registry_mod.os, "fsync", flaky_fsync)
+    monkeypatch.setattr(durable_mod.os, "fsync", flaky_fsync)
     with pytest.raises(OSError, match="simulated crash"):
         _publish(reg, tmp_path, 1)
-    monkeypatch.setattr(registry_mod.os, "fsync", real_fsync)
+    monkeypatch.setattr(durable_mod.os, "fsync", real_fsync)
     (partial,) = reg.list_versions()
     leftovers = sorted(p.name for p in (reg.versions_dir / partial).iterdir())
     assert leftovers == ["index.faiss"]  # only the whole first file: no temp file, no manifest
