@@ -46,14 +46,21 @@ def _fill(r: redis.Redis, layout: str, marks: int, namespace: str = "streamrec")
 
 
 def run(marks: int) -> dict[str, object]:
-    os.environ["STREAMREC_REDIS_MIMALLOC"] = "0"
-    with tempfile.TemporaryDirectory(prefix="streamrec-dedupe-mem-") as tmp:
-        red = services.start_redis(services.free_port(), Path(tmp) / "redis", aof=False)
-        try:
-            r = redis.Redis(port=red.port)
-            per = {layout: round(_fill(r, layout, marks), 1) for layout in LAYOUTS}
-        finally:
-            red.stop()
+    before = os.environ.get("STREAMREC_REDIS_MIMALLOC")
+    os.environ["STREAMREC_REDIS_MIMALLOC"] = "0"  # read when the server starts
+    try:
+        with tempfile.TemporaryDirectory(prefix="streamrec-dedupe-mem-") as tmp:
+            red = services.start_redis(services.free_port(), Path(tmp) / "redis", aof=False)
+            try:
+                r = redis.Redis(port=red.port)
+                per = {layout: round(_fill(r, layout, marks), 1) for layout in LAYOUTS}
+            finally:
+                red.stop()
+    finally:
+        if before is None:
+            os.environ.pop("STREAMREC_REDIS_MIMALLOC", None)
+        else:
+            os.environ["STREAMREC_REDIS_MIMALLOC"] = before
     at_2000 = 2000 * WEEK_S
     return {"marks": marks, "bytes_per_mark": per,
             "gb_for_7_days_at_2000_events_per_s": {k: round(v * at_2000 / 1e9, 1) for k, v in per.items()}}
