@@ -31,7 +31,7 @@ from typing import Any
 import redis
 
 from bench.common import mixed_events, write_result
-from bench.machine import probe, with_machine
+from bench.machine import measured
 from schemas.events import Impression
 from streamrec import services
 from streamrec.batch_records import group
@@ -92,17 +92,9 @@ def run_script(r: redis.Redis, src: str, applies: list[list[bytes]], n: int) -> 
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--events", type=int, default=30000)
-    ap.add_argument("--per-apply", type=int, default=250)
-    ap.add_argument("--no-aof", action="store_true", help="Redis without its append-only file (to see what AOF costs)")
-    ap.add_argument("--json")
-    args = ap.parse_args()
-    machine = probe()  # before the benchmark starts its Redis
-    applies, n, ops = packed_applies(args.events, args.per_apply)
-    red = services.start_redis(services.free_port(), Path(tempfile.mkdtemp()), aof=not args.no_aof,
-                               fsync="everysec")
+def run(events: int, per_apply: int, aof: bool) -> dict[str, Any]:
+    applies, n, ops = packed_applies(events, per_apply)
+    red = services.start_redis(services.free_port(), Path(tempfile.mkdtemp()), aof=aof, fsync="everysec")
     try:
         r = redis.Redis(port=red.port)
         res: dict[str, Any] = {name: run_script(r, src, applies, n)
@@ -110,11 +102,20 @@ def main() -> None:
     finally:
         red.stop()
     a = res["apply"]
-    res.update(aof=not args.no_aof, events=n, applies=len(applies), writes_per_event={op: round(c / n, 2) for op, c in ops.most_common()},
+    res.update(aof=aof, events=n, applies=len(applies), writes_per_event={op: round(c / n, 2) for op, c in ops.most_common()},
                call_overhead_us_per_event=round(a["script_us_per_event"] - res["walk"]["script_us_per_event"]
                                                 - a["commands_us_per_event"], 2))
-    write_result(with_machine(res, machine), args.json)
+    return res
 
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=30000)
+    ap.add_argument("--per-apply", type=int, default=250)
+    ap.add_argument("--no-aof", action="store_true", help="Redis without its append-only file (to see what AOF costs)")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    write_result(measured(lambda: run(args.events, args.per_apply, not args.no_aof)), args.json)
 
 if __name__ == "__main__":
     main()
