@@ -22,7 +22,8 @@ from offline.movielens import load
 from offline.snapshot import write_snapshot, TimeRange
 from offline.dataset import load_training_data
 from offline.retrieval import select, fit_final
-from offline.ranker_data import build_ranker_data, RankerDataConfig, popularity_prior
+from offline.candidate_groups import popularity_prior
+from offline.ranker_data import build_ranker_data, RankerDataConfig
 from offline.ranker_train import train_lambdarank
 from offline.train_demo import DEMO_CONFIG
 from offline.pit_features import Query, features_at, names as pit_names
@@ -90,7 +91,7 @@ hr(lambda c, s, f: prior_all[c], "popularity")
 hr(lambda c, s, f: s + 0.2 * np.log1p(counts[c]), "cos + 0.2 log pop")
 built = {}
 from offline.train_pipeline import ranker_retrieval
-from offline.ranker_train import ndcg_report
+from offline.ranking_metrics import ndcg_report
 for v in variants:
     kv = dict(x.split("=") for x in v.split(","))
     rcfg = replace(cfg.ranker_data, n_hard_negatives=int(kv.get("hard", 150)), n_popular_negatives=int(kv.get("pop", 100)),

@@ -6,7 +6,7 @@ latest time among its rows), so the model is judged on the future it will
 serve; training stops early when validation NDCG@10 has not improved for
 ``early_stopping_rounds`` rounds.  NDCG uses LightGBM's definition: gain
 ``2**label - 1``, discount ``1 / log2(rank + 1)``, and a group without any
-relevant row counts as 1.  :func:`ndcg_at_k` recomputes it in numpy as an
+relevant row counts as 1.  :func:`offline.ranking_metrics.ndcg_at_k` recomputes it in numpy as an
 independent check.
 
 Times are numbers (e.g. unix seconds); labels are graded non-negative integers.
@@ -21,7 +21,9 @@ from typing import Any, Mapping, Sequence
 import lightgbm as lgb
 import numpy as np
 
-EVAL_AT = (5, 10, 20)
+from offline.group_split import time_split
+from offline.ranking_metrics import EVAL_AT, ndcg_report
+
 STOP_METRIC = "ndcg@10"
 
 
@@ -72,110 +74,6 @@ class TrainedRanker:
     def model_text(self) -> str:
         """The LightGBM text model, truncated at the best iteration."""
         return str(self.booster.model_to_string(num_iteration=self.best_iteration))
-
-
-def ndcg_at_k(scores: np.ndarray, labels: np.ndarray, group_ids: np.ndarray, k: int) -> float:
-    """Mean NDCG@k over groups (LightGBM's definition; groups without relevant rows count as 1)."""
-    if np.asarray(scores).size == 0:
-        return math.nan
-    return float(np.mean(ndcg_per_group(scores, labels, group_ids, k)))
-
-
-def ndcg_per_group(scores: np.ndarray, labels: np.ndarray, group_ids: np.ndarray, k: int) -> np.ndarray:
-    """NDCG@k of every group, in ascending group-id order (for paired comparisons of two orderings)."""
-    scores, labels, group_ids = np.asarray(scores, float), np.asarray(labels, float), np.asarray(group_ids)
-    if scores.size == 0:
-        return np.zeros(0)
-    order = np.lexsort((-scores, group_ids))  # by group, then score descending (stable)
-    g, s_lab = group_ids[order], labels[order]
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    ends = np.r_[starts[1:], g.size]
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    values = []
-    for a, b in zip(starts, ends):
-        got = s_lab[a:b][:k]
-        ideal = np.sort(s_lab[a:b])[::-1][:k]
-        idcg = float(((2.0**ideal - 1.0) * discounts[: ideal.size]).sum())
-        dcg = float(((2.0**got - 1.0) * discounts[: got.size]).sum())
-        values.append(1.0 if idcg <= 0.0 else dcg / idcg)
-    return np.asarray(values, dtype=float)
-
-
-def paired_difference(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean of ``a - b`` over paired groups and its bootstrap 95% interval."""
-    d = np.asarray(a, float) - np.asarray(b, float)
-    if d.size == 0:
-        return math.nan, math.nan, math.nan
-    means = d[np.random.default_rng(seed).integers(0, d.size, size=(n_boot, d.size))].mean(axis=1)
-    lo, hi = np.quantile(means, [0.025, 0.975])
-    return float(d.mean()), float(lo), float(hi)
-
-
-def ndcg_report(scores: np.ndarray, labels: np.ndarray, group_ids: np.ndarray) -> dict[str, float]:
-    return {f"ndcg@{k}": ndcg_at_k(scores, labels, group_ids, k) for k in EVAL_AT}
-
-
-@dataclass(frozen=True)
-class GroupSplit:
-    train_rows: np.ndarray  # row indices, contiguous by group, groups in time order
-    valid_rows: np.ndarray
-    train_sizes: np.ndarray
-    valid_sizes: np.ndarray
-    split_time: float
-
-
-def time_split(group_ids: np.ndarray, times: np.ndarray, valid_fraction: float,
-               valid_eligible: np.ndarray | None = None) -> GroupSplit:
-    """Order groups by time (ties by group id) and hold out the latest ``valid_fraction`` of them.
-
-    ``valid_eligible`` (per row, constant within a group): only those groups are split; the others
-    (e.g. impression groups, whose lists an earlier ranker chose) only ever train, and only when they
-    are older than the earliest validation group, so nothing from the validation period trains."""
-    if valid_eligible is not None:
-        return _eligible_split(np.asarray(group_ids), np.asarray(times, np.float64), valid_fraction,
-                               np.asarray(valid_eligible, bool))
-    if not 0.0 < valid_fraction < 1.0:
-        raise ValueError(f"valid_fraction must be in (0, 1); got {valid_fraction}")
-    keys, inverse = np.unique(np.asarray(group_ids), return_inverse=True)
-    if keys.size < 2:
-        raise ValueError(f"need at least 2 query groups for a time-based split; got {keys.size}")
-    group_time = np.full(keys.size, -np.inf)
-    np.maximum.at(group_time, inverse, np.asarray(times, dtype=np.float64))
-    rank_of_group = np.empty(keys.size, dtype=np.int64)
-    rank_of_group[np.lexsort((np.arange(keys.size), group_time))] = np.arange(keys.size)
-    row_rank = rank_of_group[inverse]
-    rows = np.lexsort((np.arange(row_rank.size), row_rank))
-    n_valid = min(keys.size - 1, max(1, math.ceil(valid_fraction * keys.size)))
-    first_valid = keys.size - n_valid
-    sizes = np.bincount(row_rank, minlength=keys.size)
-    cut = int(sizes[:first_valid].sum())
-    split_time = float(np.sort(group_time)[first_valid])
-    return GroupSplit(rows[:cut], rows[cut:], sizes[:first_valid], sizes[first_valid:], split_time)
-
-
-def _eligible_split(group_ids: np.ndarray, times: np.ndarray, valid_fraction: float,
-                    eligible: np.ndarray) -> GroupSplit:
-    if eligible.shape != group_ids.shape:
-        raise ValueError(f"valid_eligible has shape {eligible.shape}; expected {group_ids.shape}")
-    if not eligible.any():
-        raise ValueError("no validation-eligible group: the ranker needs groups to validate on")
-    rows_e = np.flatnonzero(eligible)
-    inner = time_split(group_ids[rows_e], times[rows_e], valid_fraction)
-    others = np.flatnonzero(~eligible)
-    keys, inverse = np.unique(group_ids[others], return_inverse=True)
-    group_time = np.full(keys.size, -np.inf)
-    np.maximum.at(group_time, inverse, times[others])
-    early = group_time < inner.split_time  # only groups entirely before the validation period
-    keep = others[early[inverse]]
-    if keep.size:  # in time order like the split's own train rows, contiguous by group
-        order = np.lexsort((np.arange(keep.size), group_ids[keep], group_time[inverse][early[inverse]]))
-        keep = keep[order]
-        first_seen = np.r_[True, group_ids[keep][1:] != group_ids[keep][:-1]]
-        extra_sizes = np.diff(np.r_[np.flatnonzero(first_seen), keep.size])
-    else:
-        extra_sizes = np.zeros(0, np.int64)
-    return GroupSplit(np.r_[keep, rows_e[inner.train_rows]].astype(np.int64), rows_e[inner.valid_rows],
-                      np.r_[extra_sizes, inner.train_sizes].astype(np.int64), inner.valid_sizes, inner.split_time)
 
 
 class _StopOnMetric:

@@ -21,8 +21,8 @@ from offline.artifacts import MODEL_FILE, unit, write_artifacts
 from offline.dataset import TrainingData, load_training_data, time_cut
 from offline.models.base import FactorModel
 from offline.ranker_data import RankerData, RankerDataConfig, build_ranker_data
-from offline.ranker_train import (LambdaRankParams, TrainedRanker, ndcg_per_group, ndcg_report, paired_difference,
-                                  train_lambdarank)
+from offline.ranker_train import LambdaRankParams, TrainedRanker, train_lambdarank
+from offline.ranking_metrics import ndcg_per_group, ndcg_report, paired_difference
 from offline.registry import GATE_METRIC, GateDecision, ModelMeta, ModelRegistry, RegistryError, load_ranker, publish_and_gate
 from offline.report import ReportInput, write_report
 from offline.retrieval import RetrievalConfig, Selection, build, fit_final, for_size, select

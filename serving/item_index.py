@@ -159,7 +159,7 @@ class ItemVectors:
 
     def popularity_share(self, item_ids: Sequence[str], at: np.ndarray | None = None) -> np.ndarray:
         """Each item's popularity over the most popular item's (in [0, 1]); 0 for unknown items or
-        without a popularity artifact.  ``offline.ranker_data.popularity_prior`` is the training twin.
+        without a popularity artifact.  ``offline.candidate_groups.popularity_prior`` is the training twin.
         ``at``: the items' :meth:`positions`, when the caller has them already."""
         out = np.zeros(len(item_ids), dtype=np.float64)
         pop, top = self.popularity, self._popularity_max

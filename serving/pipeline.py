@@ -23,13 +23,13 @@ from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 import numpy as np
 
-from serving import candidate_rows as by_row
 from serving import candidates as cands
+from serving import gather
 from serving.degrade import Breaker, TrendingCache
 from serving.feature_fetch import FeatureFetcher, Features
+from serving.gather import Gatherer
 from serving.impressions import ImpressionLogger, Pending
-from serving.item_index import IndexHolder, ItemVectors
-from serving.live_read import Head
+from serving.item_index import IndexHolder
 from serving.metrics import Metrics
 from serving.mmr import ItemSimilarity, mmr
 from serving.ranker import FeatureMismatch, top_contributions
@@ -88,7 +88,7 @@ class Pipeline:
     trending: TrendingCache
     impressions: ImpressionLogger
     metrics: Metrics
-    _trending_codes: tuple[list[str], ItemVectors, np.ndarray] | None = None
+    gatherer: Gatherer = field(default_factory=Gatherer)
 
     async def _redis(self, coro: Awaitable[T]) -> T:
         """One Redis round trip within ``serving_budget_ms`` (the budget is per round trip)."""
@@ -133,20 +133,14 @@ class Pipeline:
         vectors = self.index.current
         exclude = set(req.exclude)
         exclude.update(history)
-        if cold:  # popular, then trending; fresh items only fill in when too few items trend
-            quotas = {"popular": s.serving_quota_trending,
-                      "trending": s.serving_quota_trending + s.serving_quota_ann + s.serving_quota_neighbours,
-                      "fresh": max(0, 3 * req.k - len(head.trending))}
-        else:
-            quotas = {"ann": s.serving_quota_ann, "popular": s.serving_quota_trending,
-                      "neighbours": s.serving_quota_neighbours, "trending": s.serving_quota_trending,
-                      "fresh": s.serving_quota_fresh}
+        quotas = gather.quotas_for(s, req.k, cold, len(head.trending))
         if vectors is None:
-            ids, source_of, at, query = self._by_id(head, quotas, exclude)
-            self.metrics.count_sources(source_of)
+            got = gather.by_id(head, quotas, exclude, s.serving_max_candidates)
+            self.metrics.count_sources(got.sources)
         else:  # the same candidates, on catalogue rows (serving.candidate_rows)
-            ids, source_of, at, query, counts = self._by_row(vectors, req, head, quotas, exclude, cold)
-            self.metrics.count_source_totals(counts)
+            got = self.gatherer.by_row(s, vectors, req.exclude, head, quotas, exclude, cold)
+            self.metrics.count_source_totals(got.counts or {})
+        ids, source_of, at, query = got.ids, got.sources, got.rows, got.query
         # one scale for every source, what the ranker is trained on (cold start: no query, 0)
         unified = cands.query_scores(vectors, query, ids, at)
         t = self._stage(timings, "candidates", t0)
@@ -208,46 +202,6 @@ class Pipeline:
         self.impressions.log(Pending(req.user_id, req.request_id, now, tuple(i.item_id for i in items),
                                      version, tuple(ranker.feature_names), X[rows] if rows else X[:0]))
         return Result(items, version, cold_start=cold, timings=timings)
-
-    def _by_id(self, head: Head, quotas: dict[str, int], exclude: set[str]
-               ) -> tuple[list[str], list[str], np.ndarray | None, np.ndarray | None]:
-        """Candidates without an ANN index: only trending and fresh items exist (the popular, ANN and
-        neighbour sources come with the index): (ids, source of each, None, None)."""
-        trending = cands.Ranked("trending", head.trending, cands.rank_scores(len(head.trending)))
-        fresh = cands.Ranked("fresh", head.fresh, cands.rank_scores(len(head.fresh), 0.25))
-        found = cands.merge_ranked([trending, fresh], quotas, self.settings.serving_max_candidates, exclude)
-        return found.ids, found.sources, None, None
-
-    def _by_row(self, vectors: ItemVectors, req: RecRequest, head: Head, quotas: dict[str, int],
-                exclude: set[str], cold: bool
-                ) -> tuple[list[str], list[str], np.ndarray, np.ndarray | None, dict[str, int]]:
-        """Candidates over the ANN catalogue: (ids, source of each, catalogue rows, the ANN query or None,
-        candidates per source); what ``candidates.merge_ranked`` gives for the string sources."""
-        s = self.settings
-        book = by_row.Codebook(vectors)
-        history = book.codes(head.history)
-        excluded = np.concatenate([history, book.codes(list(req.exclude))])
-        memo = self._trending_codes  # the same trending list object (unchanged head) on the same index: same codes
-        if memo is not None and memo[0] is head.trending and memo[1] is vectors:
-            top = memo[2]
-        else:
-            top = book.codes(head.trending)
-            if (top < book.n).all():  # codes outside the catalogue are per request: those are not kept
-                top.flags.writeable = False
-                self._trending_codes = (head.trending, vectors, top)
-        trending = by_row.Coded("trending", top, by_row.rank_scores(len(head.trending)))
-        fresh = by_row.Coded("fresh", book.codes(head.fresh), by_row.rank_scores(len(head.fresh), 0.25))
-        popular = by_row.popular_coded(vectors, s.serving_quota_trending + len(exclude))
-        query = None
-        if cold:
-            sources = [popular, trending, fresh]
-        else:
-            seeds = by_row.seed_rows(history, book.n, s.serving_history_seeds)
-            query = by_row.user_vector(vectors, seeds)
-            sources = [by_row.ann_coded(vectors, query, s.serving_quota_ann + len(exclude), seeds), popular,
-                       by_row.neighbour_coded(vectors, seeds, s.serving_quota_neighbours), trending, fresh]
-        merged = by_row.merge_coded(sources, quotas, s.serving_max_candidates, excluded, book.size)
-        return book.ids(merged.codes), merged.sources, book.rows(merged.codes), query, merged.counts
 
     def _degraded(self, req: RecRequest, reason: str, t0: float) -> Result:
         self.metrics.fallbacks.labels(reason=reason).inc()

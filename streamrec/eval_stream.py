@@ -183,7 +183,7 @@ async def _retrain(s: Settings, cfg: Any, root: Path, at: int, n: int, log: list
 
 def _report(ml: Any, p: Any, scores: dict[str, HitRate], full: FullSystem, retrains: list[dict[str, Any]],
             timings: dict[str, float]) -> dict[str, Any]:
-    from offline.ranker_train import paired_difference
+    from offline.ranking_metrics import paired_difference
 
     systems = {n: scores[n].as_dict() for n in SYSTEMS}
     diffs = {}

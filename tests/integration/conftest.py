@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 
 from streamrec import runtime, services
 from streamrec.settings import Settings
+from streams.store import Store
+from streams.store_memory import MemoryStore
+from streams.store_redis import RedisStore
 
 pytestmark = pytest.mark.integration
 
@@ -122,7 +127,6 @@ def reference_digest(s: Settings, chunk: int = 500) -> str:
     from datetime import datetime, timezone
 
     from streams.processor import BatchProcessor
-    from streams.store_memory import MemoryStore
     from streams.worker import plan_config
 
     records = run(topic_records(s))
@@ -139,3 +143,13 @@ def reference_digest(s: Settings, chunk: int = 500) -> str:
         return await store.digest()
 
     return run(go())
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make_store(request: pytest.FixtureRequest) -> Iterator[Callable[[], Store]]:
+    if request.param == "memory":
+        yield lambda: MemoryStore(f"m{uuid.uuid4().hex[:6]}")
+        return
+    infra = request.getfixturevalue("infra")
+    url = f"redis://127.0.0.1:{infra['redis'].port}/0"
+    yield lambda: RedisStore(aioredis.Redis.from_url(url), f"c{uuid.uuid4().hex[:6]}")

@@ -5,13 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from offline.ranker_train import (
-    LambdaRankParams,
-    backfill_groups,
-    ndcg_at_k,
-    time_split,
-    train_lambdarank,
-)
+from offline.group_split import time_split
+from offline.ranker_train import LambdaRankParams, backfill_groups, train_lambdarank
+from offline.ranking_metrics import ndcg_at_k
 from serving.ranker import LightGBMRanker
 
 NAMES = ["signal", "noise_a", "noise_b"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from offline.ranker_data import hard_negative_groups, popular_items
+from offline.candidate_groups import hard_negative_groups, popular_items
 from offline.train_pipeline import POPULARITY_FILE, write_popularity
 from serving.item_index import POPULARITY_FILE as SERVING_POPULARITY_FILE
 
@@ -76,7 +76,7 @@ def test_impression_groups_without_a_positive_are_dropped() -> None:
 
 
 def test_popularity_prior_is_the_share_of_the_most_popular_items_count() -> None:
-    from offline.ranker_data import popularity_prior
+    from offline.candidate_groups import popularity_prior
 
     got = popularity_prior(np.array([0, 0, 1, 2]), np.array([0.0, 1, 2, 9]), 5.0, 3)
     assert got.tolist() == [1.0, 0.5, 0.0]

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from offline.ranker_data import hard_negative_groups, history_queries
-from offline.ranker_train import ndcg_at_k, train_lambdarank
+from offline.candidate_groups import hard_negative_groups, history_queries
+from offline.ranker_train import train_lambdarank
+from offline.ranking_metrics import ndcg_at_k
 from offline.train_pipeline import TrainConfig, baseline_check, tied_group_share
 
 
@@ -120,7 +121,7 @@ def test_baseline_check_refuses_a_ranker_below_retrieval_order_or_one_that_ties(
 
 
 def test_per_group_ndcg_and_paired_difference() -> None:
-    from offline.ranker_train import ndcg_per_group, paired_difference
+    from offline.ranking_metrics import ndcg_per_group, paired_difference
     y = np.array([1, 0, 0, 0, 1, 0])
     g = np.array([1, 1, 1, 0, 0, 0])
     good, bad = np.array([3.0, 2, 1, 1, 3, 2]), np.array([1.0, 2, 3, 3, 1, 2])
