@@ -29,6 +29,7 @@ import redis as syncredis
 
 from bench.common import cleanup
 from bench.ingest import process_cpu_s, redis_cpu_s
+from bench.raw_http import exchange, request_bytes
 from bench.serve_data import apply_all, catalogue, events, publish_model
 from streamrec import runtime, services
 
@@ -37,34 +38,13 @@ SWEEP = (1, 2, 4)
 """Client concurrencies measured besides ``--clients`` (half the duration each), under ``sweep``."""
 
 
-def _request_bytes(host: str, path: str, body: dict[str, Any] | None) -> bytes:
-    """One pre-encoded HTTP/1.1 keep-alive request."""
-    if not body:
-        return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-    data = json.dumps(body, separators=(",", ":")).encode()
-    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(data)}\r\n\r\n")
-    return head.encode() + data
-
-
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: bytes) -> tuple[bytes, bytes]:
-    """Send one request, read one response: (head, body).  Only Content-Length bodies (what uvicorn sends)."""
-    writer.write(req)
-    head = await reader.readuntil(b"\r\n\r\n")
-    at = head.find(b"content-length:")
-    if at < 0:
-        at = head.lower().find(b"content-length:")
-    n = int(head[at + 15:head.index(b"\r\n", at)]) if at >= 0 else 0
-    return head, await reader.readexactly(n) if n else b""
-
-
 def _load(url: str, path: str, bodies: list[dict[str, Any]], clients: int, duration: float, warmup: float,
           out: Any) -> None:
     """The closed-loop load generator: a raw asyncio HTTP/1.1 client, one keep-alive connection per
     client, pre-encoded requests; responses are only timed and kept, and parsed after the run, so
     the client spends as little of the shared CPU as possible."""
     host, port = url.split("//", 1)[1].rsplit(":", 1)
-    reqs = [_request_bytes(f"{host}:{port}", path, b) for b in bodies]
+    reqs = [request_bytes(f"{host}:{port}", path, b) for b in bodies]
 
     async def main() -> dict[str, Any]:
         lat: list[float] = []
@@ -81,7 +61,7 @@ def _load(url: str, path: str, bodies: list[dict[str, Any]], clients: int, durat
                     t0 = time.perf_counter()
                     if t0 >= stop_at:
                         return
-                    res = await _exchange(reader, writer, reqs[i % len(reqs)])
+                    res = await exchange(reader, writer, reqs[i % len(reqs)])
                     t1 = time.perf_counter()
                     done[0] += 1
                     i += clients

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from bench.serve import _exchange, _request_bytes
+from bench.raw_http import exchange, request_bytes
 from schemas.events import Click, Event, ItemMeta, Rate, View
 from streamrec.batch_records import send_batches
 from streamrec.kafka import start_producer
@@ -108,7 +108,7 @@ async def load(url: str, run: Run, rps: float, until: float, users: int, conns: 
         conn = await pool.get()
         ok = False
         try:
-            head, body = await asyncio.wait_for(_exchange(conn[0], conn[1], req), 5.0)
+            head, body = await asyncio.wait_for(exchange(conn[0], conn[1], req), 5.0)
             ok = head[9:12] == b"200"
             run.degraded += b'"degraded":true' in body
         except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
@@ -126,7 +126,7 @@ async def load(url: str, run: Run, rps: float, until: float, users: int, conns: 
     while time.monotonic() < until:
         target = int((time.monotonic() - t0) * rps)
         while n < target:
-            req = _request_bytes(f"{host}:{port}", "/" + path, {"user_id": f"u{rng.randrange(users)}", "k": 20})
+            req = request_bytes(f"{host}:{port}", "/" + path, {"user_id": f"u{rng.randrange(users)}", "k": 20})
             task = asyncio.create_task(one(req))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
