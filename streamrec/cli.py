@@ -124,6 +124,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
             raise UserError("--swap NAMESPACE takes no other option: build with --from/--into first, then swap")
         prev, last = asyncio.run(swap(s, args.swap))
         print(f"live namespace: {args.swap} (was {prev or s.namespace}); caught up {last.records} records")
+        if last.not_retained:
+            print(f"warning: {last.not_retained} records to catch up on were already deleted by the topics' "
+                  f"retention; {args.swap} lacks them", file=sys.stderr)
         return 0
     if not args.into or not args.from_:
         raise UserError("use `streamrec replay --from earliest|ISO8601 [--until ISO8601] --into NAMESPACE` "
@@ -132,6 +135,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     until = parse_when(args.until) if args.until else None
     res = asyncio.run(replay(s, args.into, start, until))
     print(f"replayed {res.records} records ({res.applied} applied) into {res.namespace} in {res.seconds:.1f}s")
+    if res.not_retained:
+        print(f"warning: {res.not_retained} earlier records were already deleted by the topics' retention; "
+              f"{res.namespace} lacks them (compare its digest with the live one before a --swap)", file=sys.stderr)
     return 0
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
@@ -48,6 +48,10 @@ class ReplayResult:
     applied: int
     seconds: float
     positions: Positions
+    # records the replay should have started from but the topics' retention had deleted (offsets
+    # below a partition's log start: from earliest, all of them; from saved positions, those past
+    # the positions); the rebuilt state lacks them.  A time start cannot tell, so 0.
+    not_retained: int = 0
 
 
 def parse_when(text: str) -> datetime:
@@ -96,6 +100,7 @@ async def replay(s: Settings, namespace: str, start: datetime | Positions | None
         ends = await c.end_offsets(tps)
         begins = await c.beginning_offsets(tps)
         starts = await _starts(c, tps, begins, ends, start)
+        not_retained = _not_retained(tps, begins, start)
         for tp in tps:
             c.seek(tp, starts[tp])
         store = RedisStore(client, namespace, s.dedupe_ttl_s, follow_live=False)
@@ -127,7 +132,7 @@ async def replay(s: Settings, namespace: str, start: datetime | Positions | None
                     n += len(records)
                     bar.update(len(records))
         await store.apply([Guarded(None, tuple(hset(POSITIONS, f"{t}\x1f{p}", str(o)) for (t, p), o in pos.items()))])
-        return ReplayResult(namespace, n, proc.counters.applied, time.monotonic() - t0, pos)
+        return ReplayResult(namespace, n, proc.counters.applied, time.monotonic() - t0, pos, not_retained)
     except (rexc.ConnectionError, rexc.TimeoutError) as err:
         raise ServiceUnavailable(f"cannot reach Redis at {s.redis_url}: start it with `streamrec dev up` "
                                  f"or set STREAMREC_REDIS_URL ({err})") from err
@@ -164,6 +169,16 @@ async def _starts(c: AIOKafkaConsumer, tps: list[TopicPartition], begins: Mappin
     return {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in tps}
 
 
+def _not_retained(tps: list[TopicPartition], begins: Mapping[TopicPartition, int],
+                  start: datetime | Positions | None) -> int:
+    if start is None:
+        return sum(begins[tp] for tp in tps)
+    if isinstance(start, dict):
+        return sum(max(0, begins[tp] - start[(tp.topic, tp.partition)]) for tp in tps
+                   if (tp.topic, tp.partition) in start)
+    return 0
+
+
 async def _discard(value: bytes, key: bytes | None) -> None:
     return None
 
@@ -194,7 +209,7 @@ async def swap(s: Settings, namespace: str, progress: bool = True) -> tuple[str 
     if not pos:
         raise UserError(f"namespace {namespace!r} was not built by replay: run "
                         f"`streamrec replay --from earliest --into {namespace}` first")
-    await replay(s, namespace, pos, progress=progress)
+    first = await replay(s, namespace, pos, progress=progress)
     client = aioredis.Redis.from_url(s.redis_url, socket_connect_timeout=5)
     try:
         prev = await client.set(keys.LIVE_POINTER, namespace, get=True)
@@ -202,4 +217,4 @@ async def swap(s: Settings, namespace: str, progress: bool = True) -> tuple[str 
         await client.aclose()
     last = await replay(s, namespace, await saved_positions(s, namespace), progress=progress)
     old = prev.decode() if isinstance(prev, bytes) else prev
-    return old, last
+    return old, replace(last, not_retained=first.not_retained + last.not_retained)

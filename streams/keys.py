@@ -12,7 +12,7 @@ all keys of one user (or one item) land on the same Redis Cluster slot.
 | ``user:{u}:history``        | zset   | item id -> last interaction ts (epoch s), newest 500 | none |
 | ``trending``                | zset   | item id -> log2 forward-decayed weight   | none           |
 | ``fresh``                   | zset   | item id -> created/first-seen ts, newest 1000 | none      |
-| ``stats``                   | hash   | applied:<type>, duplicates, dead_letters | none           |
+| ``stats``                   | hash   | applied:<type>, duplicates, dead_letters, lost_to_retention | none |
 | ``dedupe:{event_id}``       | string | "1" (atomic with the writes it guards)   | dedupe_ttl_s   |
 | ``watermark``               | hash   | partition -> highest applied offset + 1  | none           |
 | ``lbl:wm``                  | hash   | ``p<n>``/``i<n>`` -> max event time seen per events/impressions partition | none |

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 
 import faust
 import redis.asyncio as aioredis
+from aiokafka import TopicPartition
 
 from streams import keys
 from streams.batch import PlanConfig, Record
@@ -27,6 +28,7 @@ from streams.label_flow import LabelFlowConfig
 from streams.labels import LabelConfig
 from streams.online_state import StateConfig
 from streams.processor import BatchProcessor
+from streams.retention_watch import RetentionWatch
 from streams.store import Guarded
 from streams.store_redis import RedisStore
 from streams.vector_plan import VectorConfig
@@ -65,11 +67,12 @@ def plan_config(s: Settings) -> PlanConfig:
     )
 
 
-def metrics_writes(p: BatchProcessor, worker: str) -> Guarded:
+def metrics_writes(p: BatchProcessor, worker: str, lost_to_retention: int = 0) -> Guarded:
     """Process-local metrics (not part of the state digest)."""
     c, d = p.counters, p.dwell.get()
     fields = {"records": c.records, "applied": c.applied, "duplicates": c.duplicates,
               "dead_letters": c.dead_letters, "training_rows": c.training_rows, "batches": c.batches,
+              "lost_to_retention": lost_to_retention,
               "dwell_n": d.n, "dwell_mean_ms": d.mean_ms, "dwell_std_ms": d.std_ms,
               # seconds: processing batches, and within that awaiting reads / applies / the broker's
               # acks of emitted rows; idle = awaiting the next batch from the consumer
@@ -116,6 +119,11 @@ def build_app(s: Settings, loglevel: str = "warn") -> faust.App:
     training = app.topic(s.topic_training, value_serializer="raw", key_serializer="raw",
                          partitions=s.topic_partitions)
     state: dict[str, BatchProcessor] = {}
+    watch: dict[str, RetentionWatch] = {}
+
+    async def log_start(partition: int) -> int:
+        tp = TopicPartition(s.topic_events, partition)
+        return int((await app.consumer.earliest_offsets(tp))[tp])
 
     async def send_dead_letter(value: bytes, key: bytes | None) -> None:
         fut = await dlq.send(key=key, value=value)
@@ -133,6 +141,7 @@ def build_app(s: Settings, loglevel: str = "warn") -> faust.App:
                 store, send_dead_letter, utcnow, s.topic_events, plan_config(s),
                 training_sink=send_training_row, max_events=s.worker_apply_events, overlap=s.worker_overlap,
             )
+            watch["w"] = RetentionWatch(store, log_start, s.topic_events)
             heap.tune_gc(s.worker_gc_young)  # once the app runs: what is alive now stays
         return state["p"]
 
@@ -144,8 +153,15 @@ def build_app(s: Settings, loglevel: str = "warn") -> faust.App:
             proc.counters.idle_s += time.perf_counter() - t_idle
             records = [Record(e.message.partition, e.message.offset, e.value or b"",
                               "" if e.message.topic == s.topic_events else e.message.topic) for e in batch]
+            await retention_check(records)
             await proc.process(records)
             t_idle = time.perf_counter()
+
+    async def retention_check(records: list[Record]) -> None:
+        try:
+            await watch["w"].check(records)
+        except Exception as err:  # the check only reports; it never holds the stream back
+            log.warning("retention check failed: %s", err)
 
     @app.timer(interval=10.0)
     async def report() -> None:
@@ -160,7 +176,7 @@ def build_app(s: Settings, loglevel: str = "warn") -> faust.App:
                 c.busy_s, p.planner.read_s if p.planner else 0.0, c.wait_apply_s, c.wait_emit_s, c.idle_s,
             )
             try:
-                await p.store.apply([metrics_writes(p, s.worker_instance)])
+                await p.store.apply([metrics_writes(p, s.worker_instance, watch["w"].lost)])
             except Exception as err:  # metrics are best effort
                 log.warning("metrics write failed: %s", err)
         heap.trim()  # what a backlog's large batches freed goes back to the OS (streamrec.heap)

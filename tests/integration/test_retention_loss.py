@@ -1,0 +1,127 @@
+"""A worker stopped for longer than the topic's retention: the records deleted meanwhile are counted.
+
+Kafka moves a consumer whose committed position was deleted to the earliest record it still holds,
+and says nothing.  The worker checks every consumed batch against the stored offsets watermark and
+the partition's log start (``streams.retention_watch``): each record deleted before any worker
+applied it is logged and counted in ``stats`` ``lost_to_retention``, so that
+published = applied + lost_to_retention holds exactly.  A rebuild with ``streamrec replay --from
+earliest`` then says how many records it can no longer read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+import redis
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from streams import keys
+from streamrec import runtime, services
+from streamrec.kafka import ensure_topics, start_producer
+from streamrec.replay import replay
+from streamrec.settings import Settings
+from tests.integration.conftest import run, wait_until
+
+pytestmark = pytest.mark.integration
+
+RETENTION_MS = 3000
+
+
+def click(n: int) -> bytes:
+    return orjson.dumps({"type": "click", "event_id": f"r{n}", "ts": "2024-03-01T00:00:00Z",
+                         "user_id": f"u{n % 7}", "item_id": f"i{n % 11}"})
+
+
+async def produce(s: Settings, first: int, n: int, gap_s: float = 0.0) -> None:
+    p = await start_producer(s)
+    try:
+        for k in range(first, first + n):
+            await p.send_and_wait(s.topic_events, click(k), partition=0)
+            if gap_s:
+                await asyncio.sleep(gap_s)
+    finally:
+        await p.stop()
+
+
+async def short_retention_topic(s: Settings) -> None:
+    adm = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+    await adm.start()
+    try:
+        await adm.create_topics([NewTopic(s.topic_events, num_partitions=1, replication_factor=1,
+                                          topic_configs={"retention.ms": str(RETENTION_MS), "segment.ms": "500"})])
+    finally:
+        await adm.close()
+
+
+async def offsets(s: Settings) -> tuple[int, int]:
+    c = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=None)
+    await c.start()
+    try:
+        tp = TopicPartition(s.topic_events, 0)
+        return (await c.beginning_offsets([tp]))[tp], (await c.end_offsets([tp]))[tp]
+    finally:
+        await c.stop()
+
+
+def test_records_deleted_while_the_worker_was_down_are_counted(infra: dict, tmp_path: Path,  # type: ignore[type-arg]
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    kafka: services.Service = infra["kafka"]
+    red: services.Service = infra["redis"]
+    env = runtime.isolated_env(kafka.port, red.port, tmp_path / "state", "ret", partitions=1)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    s = Settings()
+    r = redis.Redis.from_url(s.redis_url, decode_responses=True)
+    stats_key, wm_key = keys.namespaced(s.namespace, keys.STATS), keys.namespaced(s.namespace, keys.WATERMARK)
+
+    def applied() -> int:
+        return sum(int(v) for f, v in r.hgetall(stats_key).items() if f.startswith("applied:"))
+
+    run(short_retention_topic(s))  # shorter than the settings allow (60 s at least): created by hand first
+    run(ensure_topics(s))  # the other topics; an existing topic keeps its configs
+    worker = runtime.worker(env, tmp_path / "worker.log")
+    try:
+        worker.start()
+        run(produce(s, 0, 20))
+        wait_until(lambda: applied() == 20 and r.hget(wm_key, "0") == "20", 60, "the first 20 applied", worker)
+        worker.kill()
+        worker.proc.wait()  # type: ignore[union-attr]
+
+        run(produce(s, 20, 30))  # while the worker is down ...
+        deadline = time.monotonic() + 30
+        while run(offsets(s))[0] < 50:  # ... and deleted by the retention
+            assert time.monotonic() < deadline, f"retention deleted nothing: {run(offsets(s))}"
+            time.sleep(0.5)
+
+        worker.start()
+        # fresh records until the worker is back (those it is too slow for are deleted too: counted as well)
+        n = 50
+        while applied() == 20:
+            assert worker.alive(), worker.log_tail(20)
+            assert n < 50 + 200, "the restarted worker applied nothing"
+            run(produce(s, n, 1))
+            n += 1
+            time.sleep(0.3)
+        run(produce(s, n, 10))
+        n += 10
+        wait_until(lambda: r.hget(wm_key, "0") == str(n), 60, "the worker caught up", worker)
+        lost = int(r.hget(stats_key, "lost_to_retention") or 0)
+        assert lost >= 30
+        assert applied() + lost == n  # every record published is applied or counted as deleted
+        assert r.hget(stats_key, "duplicates") in (None, "0")
+        log = (tmp_path / "worker.log").read_text()
+        assert "were deleted by the topic's retention before they were applied" in log
+        # a rebuild from the topics now says how many records it can no longer see
+        res = run(replay(s, "retrebuilt", None, progress=False))
+        begin, end = run(offsets(s))
+        assert end == n
+        assert res.not_retained == begin >= 50
+        assert res.records == end - begin
+    finally:
+        worker.kill()
+        r.close()
