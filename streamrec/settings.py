@@ -69,7 +69,7 @@ class Settings(BaseSettings):
                           "planning after it; the applies stay in order); false = plan, apply, plan, apply",
     )
     worker_prefetch_records: int = Field(
-        128, ge=1, le=100_000,
+        512, ge=1, le=100_000,
         description="Kafka records the worker buffers ahead of processing; fetching pauses when full, so memory "
                     "stays flat however large the backlog (with batch records each holds up to 500 events)",
     )
