@@ -18,7 +18,7 @@ import logging
 from typing import Awaitable, Callable, Sequence
 
 from streams import keys
-from streams.retention_gaps import GapTracker, HasOffset, lost_to_retention, parse_watermark
+from streams.retention_gaps import Gap, GapTracker, HasOffset, lost_to_retention, parse_watermark
 from streams.store import Guarded, Read, Store
 from streams.writes import hincrby
 
@@ -37,6 +37,7 @@ class RetentionWatch:
         self.topic_name = topic_name
         self.tracker = GapTracker("")  # "" = the events topic (streams.batch.Record.topic)
         self.lost = 0
+        self._pending: list[Gap] = []  # gaps seen but not yet judged (a read failed): judged next time
 
     async def _stored(self) -> dict[int, int]:
         (raw,) = await self.store.read([Read("hgetall", keys.WATERMARK)])
@@ -44,28 +45,31 @@ class RetentionWatch:
 
     async def check(self, records: Sequence[HasOffset]) -> int:
         """Records of the events topic deleted before ``records`` (and before any worker applied
-        them); counted in ``stats`` and logged.  Returns how many."""
+        them); counted in ``stats`` and logged.  Returns how many.  If a read or the count's write
+        fails, the gaps seen so far are judged again on the next call, so none goes uncounted."""
         if not self.tracker.seeded:
             self.tracker.seed(await self._stored())
-        gaps = self.tracker.observe(records)
-        if not gaps:
+        self._pending += self.tracker.observe(records)
+        if not self._pending:
             return 0
         stored = await self._stored()
-        lost = 0
-        for gap in gaps:
+        found: list[Gap] = []
+        for gap in self._pending:
             left = gap.confirmed(stored.get(gap.partition))
             if left is None:
                 continue
-            start = await self.log_start(left.partition)
-            n = lost_to_retention(left, start)
+            n = lost_to_retention(left, await self.log_start(left.partition))
             if n:
-                log.error(
-                    "%s partition %d: %d records (offsets %d..%d) were deleted by the topic's retention "
-                    "before they were applied; the worker is behind by more than the retention or was "
-                    "stopped for longer (raise STREAMREC_TOPIC_RETENTION_MS or add workers)",
-                    self.topic_name, left.partition, n, left.expected, left.expected + n - 1)
-                lost += n
+                found.append(Gap(left.partition, left.expected, left.expected + n))
+        lost = sum(g.got - g.expected for g in found)
         if lost:
-            self.lost += lost
             await self.store.apply([Guarded(None, (hincrby(keys.STATS, STAT, lost),))])
+            self.lost += lost
+        self._pending = []
+        for g in found:
+            log.error(
+                "%s partition %d: %d records (offsets %d..%d) were deleted by the topic's retention "
+                "before they were applied; the worker is behind by more than the retention or was "
+                "stopped for longer (raise STREAMREC_TOPIC_RETENTION_MS or add workers)",
+                self.topic_name, g.partition, g.got - g.expected, g.expected, g.got - 1)
         return lost

@@ -138,3 +138,28 @@ def test_the_watch_sees_no_loss_on_a_fresh_namespace() -> None:
         return await _watch(store, {0: 500}).check([Rec(0, 500), Rec(0, 501)])
 
     assert asyncio.run(go()) == 0
+
+
+def test_a_failed_read_leaves_the_gap_to_the_next_check() -> None:
+    """The broker cannot be asked once: the gap is neither lost nor counted twice."""
+    calls = []
+
+    async def flaky(p: int) -> int:
+        calls.append(p)
+        if len(calls) == 1:
+            raise ConnectionError("broker unreachable")
+        return 60
+
+    async def go() -> tuple[int, object]:
+        store = MemoryStore()
+        await store.apply([], {0: 10})
+        w = RetentionWatch(store, flaky, "events")
+        with pytest.raises(ConnectionError):
+            await w.check([Rec(0, 60)])  # 10..59 deleted, but the log start could not be read
+        later = await w.check([Rec(0, 61)])
+        again = await w.check([Rec(0, 62)])
+        (stats,) = await store.read([Read("hgetall", keys.STATS)])
+        return later + again, stats
+
+    counted, stats = asyncio.run(go())
+    assert counted == 50 and stats == {"lost_to_retention": "50"}
