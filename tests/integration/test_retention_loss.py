@@ -19,6 +19,7 @@ import pytest
 import redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streams import keys
 from streamrec import runtime, services
@@ -29,7 +30,7 @@ from tests.integration.conftest import run, wait_until
 
 pytestmark = pytest.mark.integration
 
-RETENTION_MS = 3000
+SHORT_MS, LONG_MS = 3000, 3_600_000
 
 
 def click(n: int) -> bytes:
@@ -48,12 +49,29 @@ async def produce(s: Settings, first: int, n: int, gap_s: float = 0.0) -> None:
         await p.stop()
 
 
-async def short_retention_topic(s: Settings) -> None:
+def topic_configs(retention_ms: int) -> dict[str, str]:
+    return {"retention.ms": str(retention_ms), "segment.ms": "500"}
+
+
+async def create_events_topic(s: Settings) -> None:
     adm = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
     await adm.start()
     try:
         await adm.create_topics([NewTopic(s.topic_events, num_partitions=1, replication_factor=1,
-                                          topic_configs={"retention.ms": str(RETENTION_MS), "segment.ms": "500"})])
+                                          topic_configs=topic_configs(LONG_MS))])
+    finally:
+        await adm.close()
+
+
+async def set_retention(s: Settings, retention_ms: int) -> None:
+    """A retention shorter than the settings allow (60 s at least) is set by hand, and only while
+    the test wants records deleted: a worker still starting up must not lose any to it."""
+    adm = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+    await adm.start()
+    try:
+        (resp,) = await adm.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, s.topic_events, configs=topic_configs(retention_ms))])
+        assert all(res[0] == 0 for res in resp.resources), resp
     finally:
         await adm.close()
 
@@ -82,7 +100,7 @@ def test_records_deleted_while_the_worker_was_down_are_counted(infra: dict, tmp_
     def applied() -> int:
         return sum(int(v) for f, v in r.hgetall(stats_key).items() if f.startswith("applied:"))
 
-    run(short_retention_topic(s))  # shorter than the settings allow (60 s at least): created by hand first
+    run(create_events_topic(s))  # created by hand first: its retention is changed below
     run(ensure_topics(s))  # the other topics; an existing topic keeps its configs
     worker = runtime.worker(env, tmp_path / "worker.log")
     try:
@@ -92,6 +110,7 @@ def test_records_deleted_while_the_worker_was_down_are_counted(infra: dict, tmp_
         worker.kill()
         worker.proc.wait()  # type: ignore[union-attr]
 
+        run(set_retention(s, SHORT_MS))
         run(produce(s, 20, 30))  # while the worker is down ...
         deadline = time.monotonic() + 30
         while run(offsets(s))[0] < 50:  # ... and deleted by the retention
@@ -107,6 +126,7 @@ def test_records_deleted_while_the_worker_was_down_are_counted(infra: dict, tmp_
             run(produce(s, n, 1))
             n += 1
             time.sleep(0.3)
+        run(set_retention(s, LONG_MS))  # from here on nothing is deleted: the rebuild below sees a fixed log start
         run(produce(s, n, 10))
         n += 10
         wait_until(lambda: r.hget(wm_key, "0") == str(n), 60, "the worker caught up", worker)
