@@ -202,6 +202,7 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
         "unaccounted_after_drain": unaccounted,
         # Kafka records (batch records of events) the worker found deleted before it applied them
         "worker_lost_to_retention_records": st.get("lost_to_retention", 0),
+        "worker_impressions_lost_to_retention_records": st.get("impressions_lost_to_retention", 0),
         "p99_ms": float(np.percentile(run.latencies, 99)) if run.latencies else None,
         "worker_rss_growth": growth(run.samples, "worker_rss_mb", minutes),
         "api_rss_growth": growth(run.samples, "api_rss_mb", minutes),

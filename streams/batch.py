@@ -42,7 +42,7 @@ from streams.merge import Merger, merge_writes
 from streams.batch_context import BatchContext
 from streams.store import Group, Guarded, GuardedBatch
 from streams.vector_plan import VectorConfig, VectorPlanner
-from streams.writes import Write, WriteList, WriteSink, hincrby
+from streams.writes import Write, WriteList, WriteSink, hincrby, hmax
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,7 @@ class Decoded:
     items: tuple[tuple[Record, Union[Event, Rejection]], ...]
     watermark: dict[int, int]  # events-topic partition -> next offset
     topic: str = ""  # the events topic (records with topic "" belong to it)
+    imp_watermark: dict[int, int] = field(default_factory=dict)  # impressions-topic partition -> next offset
 
     @property
     def events(self) -> list[Event]:
@@ -121,18 +122,32 @@ def dead_letter_guard(topic: str, rec: Record) -> Guarded:
     return Guarded(f"dlq:{at}", (hincrby(keys.STATS, "dead_letters"),))
 
 
+def offset_marks(imp_watermark: dict[int, int]) -> tuple[Guarded, ...]:
+    """The impressions topic's offsets watermark as writes, unguarded (a re-delivered or dead-lettered
+    record raises it too), applied with the part that holds those records (streams.retention_watch)."""
+    if not imp_watermark:
+        return ()
+    return (Guarded(None, tuple(hmax(keys.IMPRESSIONS_WATERMARK, str(p), off)
+                                for p, off in sorted(imp_watermark.items()))),)
+
+
+def _raise(wm: dict[int, int], partition: int, offset: int) -> None:
+    if wm.get(partition, -1) < offset + 1:
+        wm[partition] = offset + 1
+
+
 def decode_records(records: Sequence[Record], now: datetime, topic: str = "") -> Decoded:
     items: list[tuple[Record, Union[Event, Rejection]]] = []
     wm: dict[int, int] = {}
+    imp: dict[int, int] = {}
     for rec in records:
-        if rec.topic in ("", topic) and wm.get(rec.partition, -1) < rec.offset + 1:
-            wm[rec.partition] = rec.offset + 1
+        _raise(wm if rec.topic in ("", topic) else imp, rec.partition, rec.offset)
         xs = decode_record(rec.value, now)
         if len(xs) == 1 and rec.value[:1] != b"[":
             items.append((rec, xs[0]))
         else:
             items.extend((Record(rec.partition, rec.offset, rec.value, rec.topic, k), x) for k, x in enumerate(xs))
-    return Decoded(tuple(items), wm, topic)
+    return Decoded(tuple(items), wm, topic, imp)
 
 
 def split_events(dec: Decoded, max_events: int) -> list[Decoded]:
@@ -150,11 +165,11 @@ def split_events(dec: Decoded, max_events: int) -> list[Decoded]:
     for start in range(0, len(items), max_events):
         chunk = items[start:start + max_events]
         wm: dict[int, int] = {}
+        imp: dict[int, int] = {}
         for n, (rec, _) in enumerate(chunk, start):
-            if (rec.topic in ("", dec.topic) and last[(rec.topic, rec.partition, rec.offset)] == n
-                    and wm.get(rec.partition, -1) < rec.offset + 1):
-                wm[rec.partition] = rec.offset + 1
-        parts.append(Decoded(chunk, wm, dec.topic))
+            if last[(rec.topic, rec.partition, rec.offset)] == n:
+                _raise(wm if rec.topic in ("", dec.topic) else imp, rec.partition, rec.offset)
+        parts.append(Decoded(chunk, wm, dec.topic, imp))
     return parts
 
 

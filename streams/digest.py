@@ -3,7 +3,7 @@
 Floats are rounded to 9 significant digits so that commutative updates applied
 in a different interleaving (floating-point addition is not associative) still
 give the same digest.  Operational keys are excluded: dedupe marks (they
-expire), the watermark and the stats hash (they count retries and duplicates,
+expire), the offsets watermarks and the stats hash (they count retries and duplicates,
 which legitimately differ between a live run and a replay).
 """
 
@@ -15,7 +15,7 @@ from typing import Iterable, Union
 EXCLUDED_PREFIXES = ("dedupe:", "metrics:", "replay:", "streamrec:", "lbl:ix:")
 F64_PREFIXES = ("vacc:",)  # float64 LE arrays, hashed rounded like other floats
 F32_PREFIXES = ("vec:",)  # float32 LE arrays
-EXCLUDED_KEYS = frozenset({"watermark", "stats"})
+EXCLUDED_KEYS = frozenset({"watermark", "impressions_watermark", "stats"})
 
 Value = Union[bytes, dict[str, str], dict[str, float]]
 

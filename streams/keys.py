@@ -12,9 +12,10 @@ all keys of one user (or one item) land on the same Redis Cluster slot.
 | ``user:{u}:history``        | zset   | item id -> last interaction ts (epoch s), newest 500 | none |
 | ``trending``                | zset   | item id -> log2 forward-decayed weight   | none           |
 | ``fresh``                   | zset   | item id -> created/first-seen ts, newest 1000 | none      |
-| ``stats``                   | hash   | applied:<type>, duplicates, dead_letters, lost_to_retention | none |
+| ``stats``                   | hash   | applied:<type>, duplicates, dead_letters, lost_to_retention, impressions_lost_to_retention | none |
 | ``dedupe:{event_id}``       | string | "1" (atomic with the writes it guards)   | dedupe_ttl_s   |
 | ``watermark``               | hash   | partition -> highest applied offset + 1  | none           |
+| ``impressions_watermark``   | hash   | the same, for the impressions topic      | none           |
 | ``lbl:wm``                  | hash   | ``p<n>``/``i<n>`` -> max event time seen per events/impressions partition | none |
 | ``lbl:open``                | zset   | ``user\x1frequest_id`` -> closes_at + lateness (epoch s) | none |
 | ``lbl:imp:{u}:{req}``       | string | the impression event (JSON), until its window closes | none |
@@ -38,6 +39,7 @@ TRENDING = "trending"
 FRESH = "fresh"
 STATS = "stats"
 WATERMARK = "watermark"
+IMPRESSIONS_WATERMARK = "impressions_watermark"
 CLOCK = "clock"  # event-time clock of the stream: newest event time applied
 LIVE_POINTER = "streamrec:live"  # un-namespaced: names the live namespace
 

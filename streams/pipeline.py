@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from schemas.codec import Rejection
 from schemas.events import Event
 from streams import overlay
-from streams.batch import BatchPlan, Decoded, PlanConfig, Record, decode_records, plan_decoded
+from streams.batch import BatchPlan, Decoded, PlanConfig, Record, decode_records, offset_marks, plan_decoded
 from streams.batch_context import BatchContext, build_context, context_reads, meta_of, open_bound
 from streams.embeddings import VectorMeta
 from streams.label_flow import buffer_reads, close, due_impressions, impression_reads, open_reads
@@ -44,6 +44,7 @@ class FullPlan:
     round_trips: int = 1
     closes: int = 0
     duplicates: int = 0  # valid events skipped by the plan as already applied
+    marks: int = 0  # unguarded groups of offset bookkeeping (streams.batch.offset_marks)
 
 
 @dataclass
@@ -115,8 +116,9 @@ class Planner:
             trips += bool(ireads) + bool(breads)
             closes, rows = close(plan.due, imps, breads, bres, plan.events, self.cfg.labels)
         groups: tuple[Group, ...] = plan.merged() if self.merge else plan.guarded
-        return FullPlan(groups + tuple(closes), plan.rejected, plan.watermark, plan.events,
-                        tuple(rows), trips, len(closes), plan.duplicates if self.merge else 0)
+        marks = offset_marks(dec.imp_watermark)
+        return FullPlan(groups + tuple(closes) + marks, plan.rejected, plan.watermark, plan.events,
+                        tuple(rows), trips, len(closes), plan.duplicates if self.merge else 0, len(marks))
 
 
 class NotReplayable(Exception):

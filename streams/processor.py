@@ -244,7 +244,7 @@ class BatchProcessor:
         c = self.counters
         c.batches += 1
         c.dead_letters += len(plan.rejected)
-        c.applied += res.applied - len(plan.rejected) - plan.closes
+        c.applied += res.applied - len(plan.rejected) - plan.closes - plan.marks
         c.duplicates += res.duplicates + plan.duplicates
         c.training_rows += len(plan.rows)
         c.label_closes += plan.closes

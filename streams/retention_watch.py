@@ -1,20 +1,24 @@
-"""The worker's check for records its events topic deleted before they were applied.
+"""The worker's check for records its topics deleted before they were applied.
 
 Each consumed batch goes through :class:`RetentionWatch` before it is processed.  The pure
 rules (candidate gaps, how many of them the broker deleted) are in ``streams.retention_gaps``.
-This module makes the two reads those rules need.  The stored offsets watermark is read from
-the store: once at start, then again whenever a candidate gap shows up.  The partition's log
-start offset comes from the broker, through ``log_start``, and only for a confirmed gap.
+This module makes the two reads those rules need.  Each watched topic's stored offsets
+watermark is read from the store: once at start, then again whenever a candidate gap shows
+up.  The partition's log start offset comes from the broker, through ``log_start``, and only
+for a confirmed gap.
 
-A loss is logged as an error and added to ``stats`` field ``lost_to_retention`` (Kafka
-records, not events: a deleted batch record's events are unknown).  The worker's metrics
-hash carries it too.  Records of the impressions topic are not tracked: that topic has no
-stored watermark to confirm a gap against.
+Both topics the worker consumes are watched (:func:`worker_topics`): the events topic, whose
+watermark (``watermark``) every apply raises, and the impressions topic, whose watermark
+(``impressions_watermark``) rides in the same atomic apply (``streams.batch.offset_marks``).
+A loss is logged as an error and added to its topic's ``stats`` field (``lost_to_retention``,
+``impressions_lost_to_retention``: Kafka records, not events, since a deleted batch record's
+events are unknown).  The worker's metrics hash carries both.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Awaitable, Callable, Sequence
 
 from streams import keys
@@ -24,52 +28,75 @@ from streams.writes import hincrby
 
 log = logging.getLogger("streamrec.worker")
 
-LogStart = Callable[[int], Awaitable[int]]
-"""events-topic partition -> its log start offset (the earliest the broker still holds)"""
+LogStart = Callable[[str, int], Awaitable[int]]
+"""(topic name, partition) -> the partition's log start offset (the earliest the broker still holds)"""
 
 STAT = "lost_to_retention"
+IMPRESSIONS_STAT = "impressions_lost_to_retention"
+
+
+@dataclass(frozen=True, slots=True)
+class Watched:
+    tag: str  # ``Record.topic`` of its records ("" = the events topic)
+    name: str  # the topic's name (the broker's, and the log's)
+    watermark_key: str  # stored hash: partition -> next applied offset
+    stat: str  # the ``stats`` field its losses are counted in
+
+
+def worker_topics(events: str, impressions: str) -> tuple[Watched, Watched]:
+    """The two topics a worker consumes, as ``streams.worker`` tags their records."""
+    return (Watched("", events, keys.WATERMARK, STAT),
+            Watched(impressions, impressions, keys.IMPRESSIONS_WATERMARK, IMPRESSIONS_STAT))
 
 
 class RetentionWatch:
-    def __init__(self, store: Store, log_start: LogStart, topic_name: str) -> None:
+    def __init__(self, store: Store, log_start: LogStart, topics: Sequence[Watched]) -> None:
         self.store = store
         self.log_start = log_start
-        self.topic_name = topic_name
-        self.tracker = GapTracker("")  # "" = the events topic (streams.batch.Record.topic)
-        self.lost = 0
-        self._pending: list[Gap] = []  # gaps seen but not yet judged (a read failed): judged next time
+        self.topics = tuple(topics)
+        self.trackers = {t.tag: GapTracker(t.tag) for t in self.topics}
+        self.lost: dict[str, int] = {t.stat: 0 for t in self.topics}  # stats field -> records counted
+        self._seeded = False
+        self._pending: list[tuple[Watched, Gap]] = []  # seen but not yet judged (a read failed)
 
-    async def _stored(self) -> dict[int, int]:
-        (raw,) = await self.store.read([Read("hgetall", keys.WATERMARK)])
-        return parse_watermark(raw)
+    async def _stored(self, wanted: Sequence[str]) -> dict[str, dict[int, int]]:
+        raw = await self.store.read([Read("hgetall", k) for k in wanted])
+        return {k: parse_watermark(v) for k, v in zip(wanted, raw, strict=True)}
 
     async def check(self, records: Sequence[HasOffset]) -> int:
-        """Records of the events topic deleted before ``records`` (and before any worker applied
+        """Records of the watched topics deleted before ``records`` (and before any worker applied
         them); counted in ``stats`` and logged.  Returns how many.  If a read or the count's write
         fails, the gaps seen so far are judged again on the next call, so none goes uncounted."""
-        if not self.tracker.seeded:
-            self.tracker.seed(await self._stored())
-        self._pending += self.tracker.observe(records)
+        if not self._seeded:
+            stored = await self._stored([t.watermark_key for t in self.topics])
+            for t in self.topics:
+                self.trackers[t.tag].seed(stored[t.watermark_key])
+            self._seeded = True
+        for t in self.topics:
+            self._pending += [(t, g) for g in self.trackers[t.tag].observe(records)]
         if not self._pending:
             return 0
-        stored = await self._stored()
-        found: list[Gap] = []
-        for gap in self._pending:
-            left = gap.confirmed(stored.get(gap.partition))
+        stored = await self._stored(sorted({t.watermark_key for t, _ in self._pending}))
+        found: list[tuple[Watched, Gap]] = []
+        for t, gap in self._pending:
+            left = gap.confirmed(stored[t.watermark_key].get(gap.partition))
             if left is None:
                 continue
-            n = lost_to_retention(left, await self.log_start(left.partition))
+            n = lost_to_retention(left, await self.log_start(t.name, left.partition))
             if n:
-                found.append(Gap(left.partition, left.expected, left.expected + n))
-        lost = sum(g.got - g.expected for g in found)
-        if lost:
-            await self.store.apply([Guarded(None, (hincrby(keys.STATS, STAT, lost),))])
-            self.lost += lost
+                found.append((t, Gap(left.partition, left.expected, left.expected + n)))
+        per_stat: dict[str, int] = {}
+        for t, g in found:
+            per_stat[t.stat] = per_stat.get(t.stat, 0) + g.got - g.expected
+        if per_stat:
+            await self.store.apply([Guarded(None, tuple(hincrby(keys.STATS, f, n) for f, n in per_stat.items()))])
+            for f, n in per_stat.items():
+                self.lost[f] += n
         self._pending = []
-        for g in found:
+        for t, g in found:
             log.error(
                 "%s partition %d: %d records (offsets %d..%d) were deleted by the topic's retention "
                 "before they were applied; the worker is behind by more than the retention or was "
                 "stopped for longer (raise STREAMREC_TOPIC_RETENTION_MS or add workers)",
-                self.topic_name, g.partition, g.got - g.expected, g.expected, g.got - 1)
-        return lost
+                t.name, g.partition, g.got - g.expected, g.expected, g.got - 1)
+        return sum(per_stat.values())

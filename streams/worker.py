@@ -28,7 +28,7 @@ from streams.label_flow import LabelFlowConfig
 from streams.labels import LabelConfig
 from streams.online_state import StateConfig
 from streams.processor import BatchProcessor
-from streams.retention_watch import RetentionWatch
+from streams.retention_watch import RetentionWatch, worker_topics
 from streams.store import Guarded
 from streams.store_redis import RedisStore
 from streams.vector_plan import VectorConfig
@@ -67,12 +67,13 @@ def plan_config(s: Settings) -> PlanConfig:
     )
 
 
-def metrics_writes(p: BatchProcessor, worker: str, lost_to_retention: int = 0) -> Guarded:
-    """Process-local metrics (not part of the state digest)."""
+def metrics_writes(p: BatchProcessor, worker: str, lost: dict[str, int] | None = None) -> Guarded:
+    """Process-local metrics (not part of the state digest); ``lost``: records this process counted as
+    deleted by retention, per ``stats`` field (streams.retention_watch)."""
     c, d = p.counters, p.dwell.get()
     fields = {"records": c.records, "applied": c.applied, "duplicates": c.duplicates,
               "dead_letters": c.dead_letters, "training_rows": c.training_rows, "batches": c.batches,
-              "lost_to_retention": lost_to_retention,
+              "lost_to_retention": 0, "impressions_lost_to_retention": 0, **(lost or {}),
               "dwell_n": d.n, "dwell_mean_ms": d.mean_ms, "dwell_std_ms": d.std_ms,
               # seconds: processing batches, and within that awaiting reads / applies / the broker's
               # acks of emitted rows; idle = awaiting the next batch from the consumer
@@ -121,8 +122,8 @@ def build_app(s: Settings, loglevel: str = "warn") -> faust.App:
     state: dict[str, BatchProcessor] = {}
     watch: dict[str, RetentionWatch] = {}
 
-    async def log_start(partition: int) -> int:
-        tp = TopicPartition(s.topic_events, partition)
+    async def log_start(topic: str, partition: int) -> int:
+        tp = TopicPartition(topic, partition)
         return int((await app.consumer.earliest_offsets(tp))[tp])
 
     async def send_dead_letter(value: bytes, key: bytes | None) -> None:
@@ -141,7 +142,7 @@ def build_app(s: Settings, loglevel: str = "warn") -> faust.App:
                 store, send_dead_letter, utcnow, s.topic_events, plan_config(s),
                 training_sink=send_training_row, max_events=s.worker_apply_events, overlap=s.worker_overlap,
             )
-            watch["w"] = RetentionWatch(store, log_start, s.topic_events)
+            watch["w"] = RetentionWatch(store, log_start, worker_topics(s.topic_events, s.topic_impressions))
             heap.tune_gc(s.worker_gc_young)  # once the app runs: what is alive now stays
         return state["p"]
 

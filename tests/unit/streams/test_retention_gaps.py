@@ -11,10 +11,10 @@ from hypothesis import given, settings, strategies as st
 
 from streams import keys
 from streams.retention_gaps import Gap, GapTracker, lost_to_retention, parse_watermark
-from streams.retention_watch import RetentionWatch
+from streams.retention_watch import RetentionWatch, worker_topics
 from streams.store import Guarded, Read
 from streams.store_memory import MemoryStore
-from streams.writes import hset
+from streams.writes import hmax, hset
 
 
 @dataclass(frozen=True)
@@ -104,11 +104,14 @@ def test_the_gaps_are_exactly_the_offsets_never_consumed(case: tuple[list[Rec], 
         assert t.next[p] == max(offs) + 1
 
 
-def _watch(store: MemoryStore, starts: dict[int, int]) -> RetentionWatch:
-    async def log_start(p: int) -> int:
-        return starts[p]
+TOPICS = worker_topics("events", "impressions")
 
-    return RetentionWatch(store, log_start, "events")
+
+def _watch(store: MemoryStore, starts: dict[int, int], imp_starts: dict[int, int] | None = None) -> RetentionWatch:
+    async def log_start(topic: str, p: int) -> int:
+        return starts[p] if topic == "events" else (imp_starts or {})[p]
+
+    return RetentionWatch(store, log_start, TOPICS)
 
 
 def test_the_watch_counts_only_what_the_broker_deleted(caplog: pytest.LogCaptureFixture) -> None:
@@ -144,7 +147,7 @@ def test_a_failed_read_leaves_the_gap_to_the_next_check() -> None:
     """The broker cannot be asked once: the gap is neither lost nor counted twice."""
     calls = []
 
-    async def flaky(p: int) -> int:
+    async def flaky(topic: str, p: int) -> int:
         calls.append(p)
         if len(calls) == 1:
             raise ConnectionError("broker unreachable")
@@ -153,7 +156,7 @@ def test_a_failed_read_leaves_the_gap_to_the_next_check() -> None:
     async def go() -> tuple[int, object]:
         store = MemoryStore()
         await store.apply([], {0: 10})
-        w = RetentionWatch(store, flaky, "events")
+        w = RetentionWatch(store, flaky, TOPICS)
         with pytest.raises(ConnectionError):
             await w.check([Rec(0, 60)])  # 10..59 deleted, but the log start could not be read
         later = await w.check([Rec(0, 61)])
@@ -163,3 +166,24 @@ def test_a_failed_read_leaves_the_gap_to_the_next_check() -> None:
 
     counted, stats = asyncio.run(go())
     assert counted == 50 and stats == {"lost_to_retention": "50"}
+
+
+def test_the_impressions_topic_is_watched_against_its_own_watermark(caplog: pytest.LogCaptureFixture) -> None:
+    """Same partition numbers, two topics: each gap is judged against its topic's watermark and
+    log start, and counted in its own field."""
+    async def go() -> tuple[int, int, object, dict[str, int]]:
+        store = MemoryStore()
+        await store.apply([Guarded(None, (hmax(keys.IMPRESSIONS_WATERMARK, "0", 8),))], {0: 100})
+        w = _watch(store, {0: 100}, {0: 20})
+        first = await w.check([Rec(0, 100), Rec(0, 25, "impressions")])  # impressions 8..19 deleted
+        # the events partition resumes where it was: nothing there; an impressions gap above the log start
+        second = await w.check([Rec(0, 101), Rec(0, 30, "impressions")])
+        (stats,) = await store.read([Read("hgetall", keys.STATS)])
+        return first, second, stats, w.lost
+
+    with caplog.at_level(logging.ERROR, logger="streamrec.worker"):
+        first, second, stats, lost = asyncio.run(go())
+    assert (first, second) == (12, 0)
+    assert stats == {"impressions_lost_to_retention": "12"}
+    assert lost == {"lost_to_retention": 0, "impressions_lost_to_retention": 12}
+    assert any(r.getMessage().startswith("impressions partition 0: 12 records (offsets 8..19)") for r in caplog.records)
