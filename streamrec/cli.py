@@ -138,6 +138,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if res.not_retained:
         print(f"warning: {res.not_retained} earlier records were already deleted by the topics' retention; "
               f"{res.namespace} lacks them (compare its digest with the live one before a --swap)", file=sys.stderr)
+    for topic, partition, log_start in res.maybe_not_retained:
+        print(f"warning: {topic} partition {partition}: its records before offset {log_start} were deleted by the "
+              f"retention and the earliest one kept is already after --from; {res.namespace} may lack some "
+              "from that time (replay from an earlier time or from earliest to be sure)", file=sys.stderr)
     return 0
 
 

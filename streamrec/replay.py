@@ -52,6 +52,10 @@ class ReplayResult:
     # below a partition's log start: from earliest, all of them; from saved positions, those past
     # the positions); the rebuilt state lacks them.  A time start cannot tell, so 0.
     not_retained: int = 0
+    # from a time: (topic, partition, log start) of each partition whose earliest retained record is
+    # already at or after that time while earlier ones were deleted, so some of the deleted ones may
+    # have been after it too (how many, the broker no longer knows)
+    maybe_not_retained: tuple[tuple[str, int, int], ...] = ()
 
 
 def parse_when(text: str) -> datetime:
@@ -101,6 +105,7 @@ async def replay(s: Settings, namespace: str, start: datetime | Positions | None
         begins = await c.beginning_offsets(tps)
         starts = await _starts(c, tps, begins, ends, start)
         not_retained = _not_retained(tps, begins, start)
+        maybe = _maybe_not_retained(tps, begins, starts, ends) if isinstance(start, datetime) else ()
         for tp in tps:
             c.seek(tp, starts[tp])
         store = RedisStore(client, namespace, s.dedupe_ttl_s, follow_live=False)
@@ -132,7 +137,7 @@ async def replay(s: Settings, namespace: str, start: datetime | Positions | None
                     n += len(records)
                     bar.update(len(records))
         await store.apply([Guarded(None, tuple(hset(POSITIONS, f"{t}\x1f{p}", str(o)) for (t, p), o in pos.items()))])
-        return ReplayResult(namespace, n, proc.counters.applied, time.monotonic() - t0, pos, not_retained)
+        return ReplayResult(namespace, n, proc.counters.applied, time.monotonic() - t0, pos, not_retained, maybe)
     except (rexc.ConnectionError, rexc.TimeoutError) as err:
         raise ServiceUnavailable(f"cannot reach Redis at {s.redis_url}: start it with `streamrec dev up` "
                                  f"or set STREAMREC_REDIS_URL ({err})") from err
@@ -177,6 +182,17 @@ def _not_retained(tps: list[TopicPartition], begins: Mapping[TopicPartition, int
         return sum(max(0, begins[tp] - start[(tp.topic, tp.partition)]) for tp in tps
                    if (tp.topic, tp.partition) in start)
     return 0
+
+
+def _maybe_not_retained(tps: list[TopicPartition], begins: Mapping[TopicPartition, int],
+                        starts: Mapping[TopicPartition, int],
+                        ends: Mapping[TopicPartition, int]) -> tuple[tuple[str, int, int], ...]:
+    """From a time: the partitions that start at their log start although records before it were
+    deleted (the first retained record is already at or after the time).  A partition whose start
+    lies past its log start has a retained record before the time, and retention deletes the oldest
+    first, so nothing it deleted was after the time."""
+    return tuple((tp.topic, tp.partition, begins[tp]) for tp in tps
+                 if begins[tp] > 0 and starts[tp] == begins[tp] < ends[tp])
 
 
 async def _discard(value: bytes, key: bytes | None) -> None:
