@@ -36,7 +36,7 @@ test-integration: $(STAMP)
 	$(BIN)/python -m pytest -q tests/integration
 
 typecheck: $(STAMP)
-	$(BIN)/python -m mypy schemas streams/writes.py streams/keys.py streams/merge.py streams/embeddings.py streams/store.py streams/overlay.py streams/apply_pack.py streams/read_pack.py streams/open_impression.py streams/training_records.py streams/apply_lua.py streams/batch_context.py offline/durable_files.py streams/retention_gaps.py streams/retention_watch.py offline/ranking_metrics.py offline/group_split.py offline/candidate_groups.py serving/forest.py serving/mmr_kernel.py serving/mmr.py serving/compiled.py bench/machine.py bench/soak_checks.py
+	$(BIN)/python -m mypy schemas streams/writes.py streams/keys.py streams/merge.py streams/embeddings.py streams/store.py streams/overlay.py streams/apply_pack.py streams/read_pack.py streams/open_impression.py streams/training_records.py streams/apply_lua.py streams/batch_context.py offline/durable_files.py streams/retention_gaps.py streams/retention_watch.py offline/ranking_metrics.py offline/group_split.py offline/candidate_groups.py serving/forest.py serving/mmr_kernel.py serving/mmr.py serving/compiled.py bench/machine.py bench/soak_checks.py bench/soak_ledger.py
 
 clean-state:
 	rm -rf .streamrec

@@ -13,13 +13,16 @@ import asyncio
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import redis
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.common import private_infra
 from bench.serve import cpu_seconds
 from bench.soak_checks import soak_checks
+from bench.soak_ledger import Sent, marks_to_check, reconcile
 from bench.soak_load import Run, Sample, load, produce
 from streams import keys
 from streamrec import runtime, services
@@ -112,6 +115,42 @@ def _published_of(stats: dict[bytes, bytes]) -> int:
     return sum(int(v) for k, v in stats.items() if k.startswith(b"applied:") and k != b"applied:impression")
 
 
+def ledger_ends(sent: list[Sent]) -> dict[int, int]:
+    """Events-topic partition -> the offset after the last record the soak published to it."""
+    ends: dict[int, int] = {}
+    for x in sent:
+        ends[x.partition] = max(ends.get(x.partition, 0), x.offset + 1)
+    return ends
+
+
+def consumed(r: redis.Redis, ns: str, ends: dict[int, int]) -> bool:
+    """Whether the worker's offsets watermark has reached ``ends`` on every partition."""
+    wm = r.hgetall(keys.namespaced(ns, keys.WATERMARK))
+    return all(int(wm.get(str(p).encode(), 0)) >= end for p, end in ends.items())
+
+
+async def log_starts(s: Settings, partitions: list[int]) -> dict[int, int]:
+    c = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=None)
+    await c.start()
+    try:
+        tps = [TopicPartition(s.topic_events, p) for p in partitions]
+        return {tp.partition: off for tp, off in (await c.beginning_offsets(tps)).items()}
+    finally:
+        await c.stop()
+
+
+def marked_ids(r: redis.Redis, ns: str, ids: list[str], chunk: int = 20_000) -> Callable[[str], bool]:
+    """Which of ``ids`` left a dedupe mark (applied events, dead-lettered records), asked in chunks."""
+    found: set[str] = set()
+    for k in range(0, len(ids), chunk):
+        part = ids[k:k + chunk]
+        pipe = r.pipeline(transaction=False)
+        for i in part:
+            pipe.exists(keys.namespaced(ns, keys.dedupe(i)))
+        found.update(i for i, n in zip(part, pipe.execute()) if n)
+    return found.__contains__
+
+
 def worker_times(r: redis.Redis, s: Settings) -> dict[str, float]:
     """The worker's cumulative seconds busy / awaiting reads, applies, acks / idle (its metrics)."""
     m = r.hgetall(keys.namespaced(s.namespace, keys.worker_metrics(s.worker_instance)))
@@ -165,18 +204,16 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
             aof_rewrites = int(r.info("persistence").get("aof_rewrites", 0))
             redis_mb = int(r.info("memory")["used_memory"]) / 2**20  # open impressions hold most of it
             lag_at_end = run.published + run.metas - applied_published(r, ps.namespace)
-            # let the worker finish what was published (bounded), so dead letters can be reconciled
+            # let the worker read everything the broker still holds (bounded), then say where each record went
             t_end = time.monotonic()
-            while time.monotonic() - t_end < 300:
-                st = {k.decode(): int(v) for k, v in r.hgetall(keys.namespaced(ps.namespace, keys.STATS)).items()}
-                done = applied_published(r, ps.namespace) + st.get("dead_letters", 0)
-                if done >= run.published + run.hostile + run.metas:
-                    break
+            ends = ledger_ends(run.sent)
+            while time.monotonic() - t_end < 300 and not consumed(r, ps.namespace, ends):
                 time.sleep(1.0)
             drain_s = time.monotonic() - t_end
-            # still neither applied nor dead-lettered when the drain gave up: with a short topic
-            # retention, records the worker had not read by then were deleted by the broker (lost)
-            unaccounted = max(0, run.published + run.hostile + run.metas - done)
+            drained = consumed(r, ps.namespace, ends)
+            st = {k.decode(): int(v) for k, v in r.hgetall(keys.namespaced(ps.namespace, keys.STATS)).items()}
+            starts = asyncio.run(log_starts(ps, sorted(ends)))
+            ledger = reconcile(run.sent, ps.topic_events, marked_ids(r, ps.namespace, marks_to_check(run.sent, ps.topic_events)), starts)
         finally:
             api.stop()
             worker.stop()
@@ -199,7 +236,13 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
         "topic_retention_s": retention_s or None,
         "lag_events_at_end": lag_at_end,
         "drain_s": round(drain_s, 1),
-        "unaccounted_after_drain": unaccounted,
+        "drained": drained,  # the worker read every events-topic record the broker still held
+        # every record the soak published, sorted by what became of it (bench.soak_ledger)
+        "ledger": ledger.as_json(),
+        "send_failed_records": run.send_failed,
+        "unaccounted_after_drain": ledger.events_unaccounted + ledger.hostile_unaccounted,
+        "lost_to_retention_records": ledger.records_deleted,
+        "lost_to_retention_events": ledger.events_deleted,
         # Kafka records (batch records of events) the worker found deleted before it applied them
         "worker_lost_to_retention_records": st.get("lost_to_retention", 0),
         "worker_impressions_lost_to_retention_records": st.get("impressions_lost_to_retention", 0),
@@ -207,6 +250,8 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
         "worker_rss_growth": growth(run.samples, "worker_rss_mb", minutes),
         "api_rss_growth": growth(run.samples, "api_rss_mb", minutes),
         "hostile_injected": run.hostile,
+        "hostile_dead_lettered": ledger.hostile_dead_lettered,
+        "hostile_lost_to_retention": ledger.hostile_deleted,
         "dead_letters": st.get("dead_letters", 0),
         "samples": [x.__dict__ for x in run.samples],
     }

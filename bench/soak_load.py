@@ -12,12 +12,14 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
 from bench.raw_http import exchange, request_bytes
+from bench.soak_ledger import Sent
 from schemas.events import Click, Event, ItemMeta, Rate, View
-from streamrec.batch_records import send_batches
+from streamrec.batch_records import send_runs
 from streamrec.kafka import start_producer
 from streamrec.settings import Settings
 
@@ -46,6 +48,8 @@ class Run:
     published: int = 0
     degraded: int = 0
     metas: int = 0
+    sent: list[Sent] = field(default_factory=list)  # every record the producer published (the ledger)
+    send_failed: int = 0  # records the broker never acknowledged (not published)
 
 
 def make_event(rng: random.Random, i: int, now: float, users: int, items: int) -> Event:
@@ -66,11 +70,17 @@ async def produce(s: Settings, run: Run, rate: float, until: float, users: int, 
 
     rng = random.Random(0)
     p = await start_producer(s)
+    pending: list[tuple[asyncio.Future[Any], tuple[str, ...] | None, bool]] = []
+
+    async def send(events: list[Event]) -> None:
+        for fut, members in await send_runs(p, s.topic_events, events, s.publish_batch):
+            pending.append((fut, tuple(e.event_id for e in members), False))
+
     try:
         now = datetime.now(timezone.utc)
         metas = [ItemMeta(event_id=f"meta-{it}", ts=now, item_id=f"i{it}", categories=[f"c{it % 12}"])
                  for it in range(items)]
-        await send_batches(p, s.topic_events, metas, s.publish_batch)
+        await send(metas)
         run.metas = len(metas)
         t0 = time.monotonic()
         next_hostile = t0 + HOSTILE_EVERY_S
@@ -79,11 +89,11 @@ async def produce(s: Settings, run: Run, rate: float, until: float, users: int, 
             target = int((time.monotonic() - t0) * rate)
             due = [make_event(rng, k, time.time(), users, items) for k in range(i, target)]
             # as the product's producers do: batch records of the events due now, per partition
-            await send_batches(p, s.topic_events, due, s.publish_batch)
+            await send(due)
             i = max(i, target)
             if time.monotonic() >= next_hostile:
                 for h in HOSTILE:
-                    await p.send(s.topic_events, h, key=b"hostile")
+                    pending.append((await p.send(s.topic_events, h, key=b"hostile"), None, h[:1] == b"["))
                 run.hostile += len(HOSTILE)
                 next_hostile += HOSTILE_EVERY_S
             run.published = i
@@ -91,6 +101,12 @@ async def produce(s: Settings, run: Run, rate: float, until: float, users: int, 
         await p.flush()
     finally:
         await p.stop()
+        for fut, ids, array in pending:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                md = fut.result()
+                run.sent.append(Sent(md.partition, md.offset, ids, array))
+            else:
+                run.send_failed += 1
 
 
 async def load(url: str, run: Run, rps: float, until: float, users: int, conns: int = 8) -> None:

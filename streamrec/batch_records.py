@@ -76,6 +76,13 @@ def runs(items: Iterable[T], key_of: Callable[[T], bytes], encode_of: Callable[[
 async def send_batches(producer: AIOKafkaProducer, topic: str, events: Iterable[Event],
                        size: int) -> list[asyncio.Future[Any]]:
     """Send ``events`` as batch records; returns one send future per record."""
+    return [fut for fut, _ in await send_runs(producer, topic, events, size)]
+
+
+async def send_runs(producer: AIOKafkaProducer, topic: str, events: Iterable[Event],
+                    size: int) -> list[tuple[asyncio.Future[Any], list[Event]]]:
+    """``send_batches``, with the events each record holds (for a ledger of what went where)."""
     partitions = sorted(await producer.partitions_for(topic))
-    return [await producer.send(topic, value=value, key=key, partition=p)
-            for p, key, value, _ in group(events, partitions, size)]
+    size = max(1, min(size, MAX_BATCH_EVENTS))
+    return [(await producer.send(topic, value=value, key=key, partition=p), members)
+            for p, key, value, members in runs(events, event_key, encode, partitions, size)]
