@@ -213,7 +213,8 @@ def run_soak(s: Settings, minutes: float, rate: float, rps: float, sample_s: flo
             drained = consumed(r, ps.namespace, ends)
             st = {k.decode(): int(v) for k, v in r.hgetall(keys.namespaced(ps.namespace, keys.STATS)).items()}
             starts = asyncio.run(log_starts(ps, sorted(ends)))
-            ledger = reconcile(run.sent, ps.topic_events, marked_ids(r, ps.namespace, marks_to_check(run.sent, ps.topic_events)), starts)
+            marks = marked_ids(r, ps.namespace, marks_to_check(run.sent, ps.topic_events))
+            ledger = reconcile(run.sent, ps.topic_events, marks, starts)
         finally:
             api.stop()
             worker.stop()

@@ -121,6 +121,8 @@ def build_app(s: Settings, loglevel: str = "warn") -> faust.App:
                          partitions=s.topic_partitions)
     state: dict[str, BatchProcessor] = {}
     watch: dict[str, RetentionWatch] = {}
+    # batches taken, whether one is in progress, and the count at the last sweep (idle = unchanged)
+    activity = {"batches": 0, "busy": 0, "swept": -1}
 
     async def log_start(topic: str, partition: int) -> int:
         tp = TopicPartition(topic, partition)
@@ -152,10 +154,15 @@ def build_app(s: Settings, loglevel: str = "warn") -> faust.App:
         t_idle = time.perf_counter()
         async for batch in stream.take_events(s.worker_batch, within=s.worker_batch_ms / 1000):
             proc.counters.idle_s += time.perf_counter() - t_idle
-            records = [Record(e.message.partition, e.message.offset, e.value or b"",
-                              "" if e.message.topic == s.topic_events else e.message.topic) for e in batch]
-            await retention_check(records)
-            await proc.process(records)
+            activity["batches"] += 1
+            activity["busy"] = 1
+            try:
+                records = [Record(e.message.partition, e.message.offset, e.value or b"",
+                                  "" if e.message.topic == s.topic_events else e.message.topic) for e in batch]
+                await retention_check(records)
+                await proc.process(records)
+            finally:
+                activity["busy"] = 0
             t_idle = time.perf_counter()
 
     async def retention_check(records: list[Record]) -> None:
@@ -163,6 +170,18 @@ def build_app(s: Settings, loglevel: str = "warn") -> faust.App:
             await watch["w"].check(records)
         except Exception as err:  # the check only reports; it never holds the stream back
             log.warning("retention check failed: %s", err)
+
+    async def retention_sweep() -> None:
+        """Tail gaps (records deleted after the last one consumed, and nothing newer yet)."""
+        idle = not activity["busy"] and activity["batches"] == activity["swept"]
+        activity["swept"] = activity["batches"]
+        tags = {s.topic_events: "", s.topic_impressions: s.topic_impressions}
+        try:
+            assigned = [(tags[tp.topic], tp.partition, await app.consumer.position(tp))
+                        for tp in sorted(app.consumer.assignment()) if tp.topic in tags]
+            await watch["w"].sweep(assigned, idle)
+        except Exception as err:  # reports only, like the check
+            log.warning("retention sweep failed: %s", err)
 
     @app.timer(interval=10.0)
     async def report() -> None:
@@ -176,6 +195,7 @@ def build_app(s: Settings, loglevel: str = "warn") -> faust.App:
                 d.n, d.mean_ms, {q: round(v) for q, v in d.quantiles if v == v},
                 c.busy_s, p.planner.read_s if p.planner else 0.0, c.wait_apply_s, c.wait_emit_s, c.idle_s,
             )
+            await retention_sweep()
             try:
                 await p.store.apply([metrics_writes(p, s.worker_instance, watch["w"].lost)])
             except Exception as err:  # metrics are best effort

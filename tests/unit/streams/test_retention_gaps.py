@@ -187,3 +187,55 @@ def test_the_impressions_topic_is_watched_against_its_own_watermark(caplog: pyte
     assert stats == {"impressions_lost_to_retention": "12"}
     assert lost == {"lost_to_retention": 0, "impressions_lost_to_retention": 12}
     assert any(r.getMessage().startswith("impressions partition 0: 12 records (offsets 8..19)") for r in caplog.records)
+
+
+def test_a_deleted_tail_is_counted_by_two_idle_sweeps_and_only_once() -> None:
+    """A producer that stopped: no later record shows the gap, the sweeps find it."""
+    async def go() -> tuple[list[int], int, object]:
+        store = MemoryStore()
+        await store.apply([], {0: 20})  # applied 0..19, then stopped; 20..49 deleted since
+        w = _watch(store, {0: 50})
+        got = [await w.sweep([("", 0, 50)], idle=True)]  # first sight: a candidate only
+        got.append(await w.sweep([("", 0, 50)], idle=True))  # stood through an idle interval: counted
+        got.append(await w.sweep([("", 0, 50)], idle=True))
+        later = await w.check([Rec(0, 50), Rec(0, 51)])  # traffic again: no second count
+        (stats,) = await store.read([Read("hgetall", keys.STATS)])
+        return got, later, stats
+
+    got, later, stats = asyncio.run(go())
+    assert got == [0, 30, 0] and later == 0
+    assert stats == {"lost_to_retention": "30"}
+
+
+def test_a_sweep_never_counts_what_may_still_be_on_its_way() -> None:
+    async def go() -> list[int]:
+        store = MemoryStore()
+        await store.apply([], {0: 20})
+        w = _watch(store, {0: 50})
+        out = [await w.sweep([("", 0, 30)], idle=True), await w.sweep([("", 0, 30)], idle=True)]
+        # the consumer returned 20..29 already (position 30): they are in the worker, not lost;
+        # and records up to 49 may still come from the client's fetch buffer
+        out.append(await w.sweep([("", 0, 50)], idle=False))  # a batch was taken since: wait
+        out.append(await w.sweep([("", 0, 50)], idle=False))
+        out.append(await w.sweep([("", 0, 50)], idle=True))
+        out.append(await w.sweep([("impressions", 3, 10)], idle=True))  # nothing known of it: skipped
+        return out
+
+    assert asyncio.run(go()) == [0, 0, 0, 0, 30, 0]
+
+
+def test_a_counted_loss_raises_the_watermark_so_a_restart_does_not_count_it_again() -> None:
+    async def go() -> tuple[int, int, object, object]:
+        store = MemoryStore()
+        await store.apply([], {0: 20})
+        first = await _watch(store, {0: 50}).check([Rec(0, 50)])  # 20..49 counted, then the worker dies
+        (wm,) = await store.read([Read("hgetall", keys.WATERMARK)])
+        # restarted: it consumes from the log start again, seeded from the stored watermark
+        again = await _watch(store, {0: 50}).check([Rec(0, 50), Rec(0, 51)])
+        (stats,) = await store.read([Read("hgetall", keys.STATS)])
+        return first, again, wm, stats
+
+    first, again, wm, stats = asyncio.run(go())
+    assert (first, again) == (30, 0)
+    assert wm == {"0": "50"}
+    assert stats == {"lost_to_retention": "30"}
