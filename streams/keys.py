@@ -14,7 +14,7 @@ all keys of one user (or one item) land on the same Redis Cluster slot.
 | ``fresh``                   | zset   | item id -> created/first-seen ts, newest 1000 | none      |
 | ``stats``                   | hash   | applied:<type>, duplicates, dead_letters, lost_to_retention, impressions_lost_to_retention | none |
 | ``dedupe:{event_id}``       | string | "1" (atomic with the writes it guards)   | dedupe_ttl_s   |
-| ``watermark``               | hash   | partition -> highest applied offset + 1  | none           |
+| ``watermark``               | hash   | partition -> highest applied (or counted lost) offset + 1 | none |
 | ``impressions_watermark``   | hash   | the same, for the impressions topic      | none           |
 | ``lbl:wm``                  | hash   | ``p<n>``/``i<n>`` -> max event time seen per events/impressions partition | none |
 | ``lbl:open``                | zset   | ``user\x1frequest_id`` -> closes_at + lateness (epoch s) | none |

@@ -12,7 +12,10 @@ watermark (``watermark``) every apply raises, and the impressions topic, whose w
 (``impressions_watermark``) rides in the same atomic apply (``streams.batch.offset_marks``).
 A loss is logged as an error and added to its topic's ``stats`` field (``lost_to_retention``,
 ``impressions_lost_to_retention``: Kafka records, not events, since a deleted batch record's
-events are unknown).  The worker's metrics hash carries both.
+events are unknown), and the topic's watermark is raised past it in the same apply.  The
+worker's metrics hash carries both counts.  ``check`` sees a gap when a later record arrives;
+``sweep`` (the worker's 10 s timer) finds the records deleted at a partition's tail, after the
+last one consumed, when nothing newer comes.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ application gives effectively-once state.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import datetime, timezone
@@ -177,7 +178,7 @@ def build_app(s: Settings, loglevel: str = "warn") -> faust.App:
         activity["swept"] = activity["batches"]
         tags = {s.topic_events: "", s.topic_impressions: s.topic_impressions}
         try:
-            assigned = [(tags[tp.topic], tp.partition, await app.consumer.position(tp))
+            assigned = [(tags[tp.topic], tp.partition, await asyncio.wait_for(app.consumer.position(tp), 5.0))
                         for tp in sorted(app.consumer.assignment()) if tp.topic in tags]
             await watch["w"].sweep(assigned, idle)
         except Exception as err:  # reports only, like the check
