@@ -47,6 +47,27 @@ class FullPlan:
     marks: int = 0  # unguarded groups of offset bookkeeping (streams.batch.offset_marks)
 
 
+@dataclass(frozen=True)
+class ContextReads:
+    """A batch context's reads and their answers (``Planner.context_reads``)."""
+
+    reads: Sequence[Read]
+    results: Sequence[Any]
+    meta: VectorMeta | None
+    trips: int
+
+
+@dataclass(frozen=True)
+class PreparedReads:
+    """``Planner.prepare_reads``: a part's first context read, widened to replay ``prev`` on it."""
+
+    dec: Decoded
+    prev: Sequence[Group]
+    meta: VectorMeta | None
+    reads: Sequence[Read]
+    ov: overlay.Overlay
+
+
 @dataclass
 class Planner:
     cfg: PlanConfig = field(default_factory=PlanConfig)
@@ -67,9 +88,37 @@ class Planner:
         """The batch context and the round trips it took.  ``prev``: the groups of an apply not
         yet sent, whose writes the context must include (streams.overlay); raises NotReplayable
         when they cannot be replayed on these reads (then read after that apply instead)."""
+        return self.context_build(dec, await self.context_reads(store, dec, prev))
+
+    def context_build(self, dec: Decoded, got: "ContextReads") -> tuple[BatchContext, int]:
+        """The batch context from ``context_reads``' answers (no store access: a caller may send
+        its next apply before building it)."""
+        return build_context(dec, got.reads, got.results, got.meta), got.trips
+
+    def prepare_reads(self, dec: Decoded, prev: Sequence[Group]) -> "PreparedReads":
+        """The first round trip of ``context_reads`` with ``prev``, widened for the overlay, ready to
+        send (a caller can do this while an earlier apply still runs); raises NotReplayable."""
+        reads = context_reads(dec, self.cfg, self.cache.meta)
+        ov = overlay.prepare(prev, reads)
+        if ov is None:
+            raise NotReplayable()
+        return PreparedReads(dec, prev, self.cache.meta, reads, ov)
+
+    async def context_reads(self, store: Store, dec: Decoded, prev: Sequence[Group] | None = None,
+                            prepared: "PreparedReads | None" = None) -> "ContextReads":
+        """The reads ``context`` builds on, made (1-3 round trips) but not yet turned into a context.
+        ``prepared``: this call's ``prepare_reads``, used if made for the same part, ``prev`` and model."""
         meta = self.cache.meta
-        reads = context_reads(dec, self.cfg, meta)
-        results = await self._read(store, reads, prev)
+        if prepared is not None and prepared.dec is dec and prepared.prev is prev and prepared.meta == meta:
+            reads = prepared.reads
+            t0 = time.perf_counter()
+            try:
+                results = overlay.answer(prepared.ov, list(await store.read(prepared.ov.reads)))
+            finally:
+                self.read_s += time.perf_counter() - t0
+        else:
+            reads = context_reads(dec, self.cfg, meta)
+            results = await self._read(store, reads, prev)
         trips = 1
         seen_meta = meta_of(reads, results)
         if seen_meta != meta:  # a new item-factor model was published: fetch its vectors
@@ -85,7 +134,7 @@ class Planner:
             results += await self._read(store, extra, prev)
             reads = reads + extra
             trips += 1
-        return build_context(dec, reads, results, meta), trips
+        return ContextReads(reads, results, meta, trips)
 
     async def _read(self, store: Store, reads: Sequence[Read], prev: Sequence[Group] | None) -> list[Any]:
         t0 = time.perf_counter()

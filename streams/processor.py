@@ -24,7 +24,7 @@ from streams.batch import Decoded, PlanConfig, Record, decode_records, split_eve
 from streams.batch_context import BatchContext
 from streams.dwell import DwellSketch
 from streams.training_records import group_json, group_rows
-from streams.pipeline import FullPlan, NotReplayable, Planner
+from streams.pipeline import ContextReads, FullPlan, NotReplayable, Planner, PreparedReads
 from streams.store import ApplyResult, PendingApply, Store, StoreUnavailable
 
 log = logging.getLogger("streamrec.worker")
@@ -97,7 +97,10 @@ class BatchProcessor:
         With ``overlap`` the next part is planned while the store applies the current one: its
         context is read just before the current apply is sent and the current writes are
         replayed on it (streams.overlay), so every plan equals the sequential one; applies still
-        run one after another, in order.  Returns the last plan."""
+        run one after another, in order.  Only the read itself sits between two applies: the
+        current part's dead letters and rows go out before it, its request is packed during the
+        apply before (``Store.prepare_apply``), and the answers become the next context after the
+        current apply has been sent.  Returns the last plan."""
         if not records:
             return None
         t0 = time.perf_counter()
@@ -135,17 +138,24 @@ class BatchProcessor:
         flight: _InFlight | None = None
         for dec in parts:
             n = len(dec.items)
+            try:  # this part's first read, made ready while the apply before still runs
+                early: PreparedReads | None = planner.prepare_reads(dec, ready.guarded)
+            except NotReplayable:
+                early = None
             if flight is not None and not await self._settle(flight, now):
                 # the previous apply conflicted and was planned and applied again: so must this one
                 ready = await self._plan(ready_dec)
             flight = None
-            prev = ready.guarded
+            prev = ready.guarded  # after a conflict, not what ``early`` was made for: it is not used
+            await self._emit(ready, now)  # delivered before its apply is sent
             try:  # read before the ready part's apply is sent, replaying its writes on the answers
-                ctx, trips = await self._retry(lambda: planner.context(self.store, dec, prev), n)
-                got: tuple[BatchContext, int] | None = (ctx, trips)
+                raw: ContextReads | None = await self._retry(
+                    lambda: planner.context_reads(self.store, dec, prev, early), n)
             except NotReplayable:
-                got = None
-            flight = await self._begin(ready_dec, ready, now)
+                raw = None
+            flight = await self._begin(ready_dec, ready)
+            # the answers become a context while the store applies the ready part
+            got: tuple[BatchContext, int] | None = None if raw is None else planner.context_build(dec, raw)
             if got is None:
                 ok = await self._settle(flight, now)
                 flight = None
@@ -162,6 +172,9 @@ class BatchProcessor:
                 else:
                     nxt = await self._plan(dec)
             ready_dec, ready = dec, nxt
+            if flight is not None:  # pack the ready part while the store still applies the one before
+                self.store.prepare_apply(ready.guarded, ready.watermark)
+            # (the last part's request too: it is sent by ``_apply`` once the loop ends)
         if flight is not None and not await self._settle(flight, now):
             ready = await self._plan(ready_dec)
         return await self._apply(ready_dec, now, ready)
@@ -182,8 +195,8 @@ class BatchProcessor:
             await asyncio.gather(*(sink(v, k) for sink, v, k in sends[start:start + SEND_AT_ONCE]))
         self.counters.wait_emit_s += time.perf_counter() - t0
 
-    async def _begin(self, dec: Decoded, plan: FullPlan, now: datetime) -> _InFlight:
-        await self._emit(plan, now)
+    async def _begin(self, dec: Decoded, plan: FullPlan) -> _InFlight:
+        """Send the part's apply (its dead letters and rows already delivered by ``_emit``)."""
         begin = self.store.apply_begin
         t0 = time.perf_counter()
         handle = await self._retry(lambda: begin(plan.guarded, plan.watermark), len(dec.items))

@@ -117,6 +117,11 @@ class Store(Protocol):
         anything that depends on it."""
         ...
 
+    def prepare_apply(self, batch: Sequence[Group], watermark: dict[int, int] | None = None) -> None:
+        """Optionally do now the client-side work of the next ``apply_begin`` of exactly these
+        objects (e.g. while an earlier apply runs); any other next apply ignores it."""
+        ...
+
     async def read(self, reads: Sequence[Read]) -> list[Any]:
         ...
 

@@ -127,6 +127,9 @@ class MemoryStore:
     ) -> Applied:
         return Applied(await self.apply(batch, watermark))
 
+    def prepare_apply(self, batch: Sequence[Group], watermark: dict[int, int] | None = None) -> None:
+        return None  # nothing to pack
+
     # -- reads --------------------------------------------------------------
     def _read_one(self, r: Read) -> Any:
         if r.op == "hgetall":

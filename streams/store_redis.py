@@ -39,6 +39,12 @@ class RedisStore:
         self.follow_live = follow_live
         self._script = client.register_script(APPLY_LUA)
         self._read_script = client.register_script(READ_LUA)
+        self._prepared: tuple[Sequence[Group], dict[int, int] | None, list[bytes]] | None = None
+
+    def prepare_apply(self, batch: Sequence[Group], watermark: dict[int, int] | None = None) -> None:
+        """Pack the next apply's request now (the worker does it while the apply before runs:
+        packing is ~7 % of its time); used only by an ``apply`` / ``apply_begin`` of these same objects."""
+        self._prepared = (batch, watermark, self._args(batch, watermark))
 
     async def resolve(self) -> str:
         """The namespace reads should use now."""
@@ -56,10 +62,18 @@ class RedisStore:
         if not batch and not watermark:
             return ApplyResult(0, 0)
         try:
-            res = await self._script(args=self._args(batch, watermark))
+            res = await self._script(args=self._take_prepared(batch, watermark))
         except (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError) as err:
             raise StoreUnavailable(f"Redis unavailable: {err}") from err
         return _result(res)
+
+    def _take_prepared(self, batch: Sequence[Group], watermark: dict[int, int] | None) -> list[bytes]:
+        """The prepared request if it was made for these objects, else packed now; either way the
+        prepared one is dropped."""
+        pre, self._prepared = self._prepared, None
+        if pre is not None and pre[0] is batch and pre[1] is watermark:
+            return pre[2]
+        return self._args(batch, watermark)
 
     def _args(self, batch: Sequence[Group], watermark: dict[int, int] | None) -> list[bytes]:
         """The apply script's arguments; ``@namespace`` makes the script follow the live pointer."""
@@ -73,7 +87,7 @@ class RedisStore:
         (the write buffer is flushed to the socket); ``result()`` reads the answer."""
         if not batch and not watermark:
             return Applied(ApplyResult(0, 0))
-        args = self._args(batch, watermark)
+        args = self._take_prepared(batch, watermark)
         pool = self.client.connection_pool
         try:
             conn = await pool.get_connection()  # type: ignore[no-untyped-call]

@@ -172,3 +172,30 @@ def test_range_by_score_includes_both_bounds(make_store: Callable[[], Store]) ->
 
     assert asyncio.run(go()) == [[("a", 1.0), ("b", 2.0), ("c", 2.0)], [("b", 2.0), ("c", 2.0)],
                                  [("b", 2.0), ("c", 2.0), ("d", 3.0)], [("e", 2.5e9)], []]
+
+
+def test_a_prepared_apply_applies_the_batch_it_is_given(make_store: Callable[[], Store]) -> None:
+    """``prepare_apply`` only saves work: the next ``apply`` or ``apply_begin`` applies its own batch, whether it
+    was the one prepared or another (the prepared one is then dropped, never applied)."""
+    rng = random.Random(7)
+    a, b, c = (tuple(random_writes(rng, 30)) for _ in range(3))
+
+    async def go() -> tuple[list[object], str, list[object], str]:
+        ref, store = MemoryStore(), make_store()
+        ga, gb, gc = [Guarded("pa", a)], [Guarded("pb", b)], [Guarded("pc", c)]
+        wa, wb = {0: 5}, {0: 9}
+        store.prepare_apply(ga, wa)  # prepared and sent: applied once
+        assert (await (await store.apply_begin(ga, wa)).result()).applied == 1
+        store.prepare_apply(gb, wb)  # prepared, but another batch is sent: b is never applied
+        assert (await (await store.apply_begin(gc, wa)).result()).applied == 1
+        assert (await (await store.apply_begin(ga, wa)).result()).duplicates == 1  # a's mark is there
+        store.prepare_apply(gb, wb)  # the same through apply
+        assert (await store.apply(gc, wa)).duplicates == 1
+        await ref.apply(ga, wa)
+        await ref.apply(gc, wa)
+        return (normalise(await store.read(READS)), await store.digest(),
+                normalise(await ref.read(READS)), await ref.digest())
+
+    got, digest, want, want_digest = asyncio.run(go())
+    assert got == want
+    assert digest == want_digest
