@@ -90,12 +90,12 @@ class Planner:
         when they cannot be replayed on these reads (then read after that apply instead)."""
         return self.context_build(dec, await self.context_reads(store, dec, prev))
 
-    def context_build(self, dec: Decoded, got: "ContextReads") -> tuple[BatchContext, int]:
+    def context_build(self, dec: Decoded, got: ContextReads) -> tuple[BatchContext, int]:
         """The batch context from ``context_reads``' answers (no store access: a caller may send
         its next apply before building it)."""
         return build_context(dec, got.reads, got.results, got.meta), got.trips
 
-    def prepare_reads(self, dec: Decoded, prev: Sequence[Group]) -> "PreparedReads":
+    def prepare_reads(self, dec: Decoded, prev: Sequence[Group]) -> PreparedReads:
         """The first round trip of ``context_reads`` with ``prev``, widened for the overlay, ready to
         send (a caller can do this while an earlier apply still runs); raises NotReplayable."""
         reads = context_reads(dec, self.cfg, self.cache.meta)
@@ -105,20 +105,15 @@ class Planner:
         return PreparedReads(dec, prev, self.cache.meta, reads, ov)
 
     async def context_reads(self, store: Store, dec: Decoded, prev: Sequence[Group] | None = None,
-                            prepared: "PreparedReads | None" = None) -> "ContextReads":
+                            prepared: PreparedReads | None = None) -> ContextReads:
         """The reads ``context`` builds on, made (1-3 round trips) but not yet turned into a context.
         ``prepared``: this call's ``prepare_reads``, used if made for the same part, ``prev`` and model."""
         meta = self.cache.meta
         if prepared is not None and prepared.dec is dec and prepared.prev is prev and prepared.meta == meta:
-            reads = prepared.reads
-            t0 = time.perf_counter()
-            try:
-                results = overlay.answer(prepared.ov, list(await store.read(prepared.ov.reads)))
-            finally:
-                self.read_s += time.perf_counter() - t0
+            reads, ov = prepared.reads, prepared.ov
         else:
-            reads = context_reads(dec, self.cfg, meta)
-            results = await self._read(store, reads, prev)
+            reads, ov = context_reads(dec, self.cfg, meta), None
+        results = await self._read(store, reads, prev, ov)
         trips = 1
         seen_meta = meta_of(reads, results)
         if seen_meta != meta:  # a new item-factor model was published: fetch its vectors
@@ -136,10 +131,11 @@ class Planner:
             trips += 1
         return ContextReads(reads, results, meta, trips)
 
-    async def _read(self, store: Store, reads: Sequence[Read], prev: Sequence[Group] | None) -> list[Any]:
+    async def _read(self, store: Store, reads: Sequence[Read], prev: Sequence[Group] | None,
+                    ov: overlay.Overlay | None = None) -> list[Any]:
         t0 = time.perf_counter()
         try:
-            return await _read(store, reads, prev)
+            return await _read(store, reads, prev, ov)
         finally:
             self.read_s += time.perf_counter() - t0
 
@@ -174,10 +170,13 @@ class NotReplayable(Exception):
     """The previous apply's writes cannot be replayed on these reads (streams.overlay)."""
 
 
-async def _read(store: Store, reads: Sequence[Read], prev: Sequence[Group] | None) -> list[Any]:
+async def _read(store: Store, reads: Sequence[Read], prev: Sequence[Group] | None,
+                ov: overlay.Overlay | None = None) -> list[Any]:
+    """``reads`` as after ``prev``'s writes; ``ov``: ``overlay.prepare(prev, reads)`` if already made."""
     if prev is None:
         return list(await store.read(reads))
-    ov = overlay.prepare(prev, reads)
+    if ov is None:
+        ov = overlay.prepare(prev, reads)
     if ov is None:
         raise NotReplayable()
     return overlay.answer(ov, list(await store.read(ov.reads)))

@@ -172,9 +172,8 @@ class BatchProcessor:
                 else:
                     nxt = await self._plan(dec)
             ready_dec, ready = dec, nxt
-            if flight is not None:  # pack the ready part while the store still applies the one before
+            if flight is not None:  # pack the ready part (the last one too) while the one before applies
                 self.store.prepare_apply(ready.guarded, ready.watermark)
-            # (the last part's request too: it is sent by ``_apply`` once the loop ends)
         if flight is not None and not await self._settle(flight, now):
             ready = await self._plan(ready_dec)
         return await self._apply(ready_dec, now, ready)

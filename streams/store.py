@@ -118,8 +118,8 @@ class Store(Protocol):
         ...
 
     def prepare_apply(self, batch: Sequence[Group], watermark: dict[int, int] | None = None) -> None:
-        """Optionally do now the client-side work of the next ``apply_begin`` of exactly these
-        objects (e.g. while an earlier apply runs); any other next apply ignores it."""
+        """Optionally do now the client-side work of the next ``apply`` / ``apply_begin`` of exactly
+        these objects (e.g. while an earlier apply runs); a next apply of others ignores it."""
         ...
 
     async def read(self, reads: Sequence[Read]) -> list[Any]:
