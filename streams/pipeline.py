@@ -64,8 +64,7 @@ class PreparedReads:
     dec: Decoded
     prev: Sequence[Group]
     meta: VectorMeta | None
-    reads: Sequence[Read]
-    ov: overlay.Overlay
+    ov: overlay.Overlay  # ``ov.original``: the part's reads as asked
 
 
 @dataclass
@@ -102,7 +101,7 @@ class Planner:
         ov = overlay.prepare(prev, reads)
         if ov is None:
             raise NotReplayable()
-        return PreparedReads(dec, prev, self.cache.meta, reads, ov)
+        return PreparedReads(dec, prev, self.cache.meta, ov)
 
     async def context_reads(self, store: Store, dec: Decoded, prev: Sequence[Group] | None = None,
                             prepared: PreparedReads | None = None) -> ContextReads:
@@ -110,7 +109,7 @@ class Planner:
         ``prepared``: this call's ``prepare_reads``, used if made for the same part, ``prev`` and model."""
         meta = self.cache.meta
         if prepared is not None and prepared.dec is dec and prepared.prev is prev and prepared.meta == meta:
-            reads, ov = prepared.reads, prepared.ov
+            reads, ov = list(prepared.ov.original), prepared.ov
         else:
             reads, ov = context_reads(dec, self.cfg, meta), None
         results = await self._read(store, reads, prev, ov)
